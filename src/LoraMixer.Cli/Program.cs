@@ -1,1 +1,19 @@
-return 0;
+using System.CommandLine;
+using LoraMixer.Cli;
+
+var root = new RootCommand("LoraMixer: run, adapt and mix LoRA experts on small language models (LoRA-Mixer, arXiv 2507.00029)");
+root.Add(CommonOptions.Verbose);
+root.Add(InspectCommand.Create());
+root.Add(GenerateCommand.Create());
+root.Add(TokenizeCommand.Create());
+
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    // One line per problem and a pointer to help, instead of the full help text.
+    foreach (var error in parsed.Errors) Console.Error.WriteLine("error: " + error.Message);
+    string command = string.Join(' ', parsed.CommandResult.Command.Name == root.Name ? "" : parsed.CommandResult.Command.Name);
+    Console.Error.WriteLine($"run 'loramixer {command}{(command.Length > 0 ? " " : "")}--help' for usage");
+    return 2;
+}
+return parsed.Invoke();

@@ -1,0 +1,59 @@
+using LoraMixer.Models.Modules;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LoraMixer.Models.Llama;
+
+/// <summary>
+/// A Llama-family causal language model (Llama, Mistral, Qwen2, SmolLM): <see cref="LlamaModel"/> plus
+/// the LM head, which is the embedding matrix when <c>tie_word_embeddings</c> is set.
+/// </summary>
+public sealed class LlamaForCausalLM : nn.Module, ICausalLM
+{
+#pragma warning disable IDE1006
+    /// <summary>The decoder (<c>model.</c> keys).</summary>
+    public readonly LlamaModel model;
+    /// <summary>The LM head [vocab, hidden]; null when tied to the embeddings.</summary>
+    public readonly nn.Module<Tensor, Tensor>? lm_head;
+#pragma warning restore IDE1006
+
+    /// <summary>Creates the model with uninitialised weights on <paramref name="device"/>.</summary>
+    public LlamaForCausalLM(LlamaConfig config, Device device) : base(nameof(LlamaForCausalLM))
+    {
+        Config = config;
+        Device = device;
+        model = new LlamaModel(config, device);
+        if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        RegisterComponents();
+    }
+
+    /// <summary>The configuration the model was built from.</summary>
+    public LlamaConfig Config { get; }
+
+    /// <inheritdoc />
+    public Device Device { get; }
+
+    /// <inheritdoc />
+    public int VocabSize => Config.VocabSize;
+
+    /// <inheritdoc />
+    public int MaxPositionEmbeddings => Config.MaxPositionEmbeddings;
+
+    /// <inheritdoc />
+    public IInferenceCache CreateCache(long batch, int capacity) =>
+        new KvCache(Config.NumHiddenLayers, batch, Config.NumKeyValueHeads, Config.HeadDim, capacity, Device);
+
+    /// <inheritdoc />
+    public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, IInferenceCache? cache = null, bool lastPositionOnly = false)
+    {
+        using var scope = NewDisposeScope();
+        var kv = cache as KvCache;
+        if (cache is not null && kv is null) throw new ArgumentException("a Llama-family model needs the cache it created", nameof(cache));
+        var hidden = model.Forward(inputIds, attentionMask, kv);
+        if (lastPositionOnly) hidden = hidden.narrow(1, hidden.shape[1] - 1, 1);
+        var logits = lm_head is null
+            ? nn.functional.linear(hidden, model.EmbeddingWeight)
+            : lm_head.forward(hidden);
+        return logits.MoveToOuterDisposeScope();
+    }
+}

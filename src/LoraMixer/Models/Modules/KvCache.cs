@@ -1,0 +1,56 @@
+using static TorchSharp.torch;
+
+namespace LoraMixer.Models.Modules;
+
+/// <summary>
+/// Keys and values of every layer for a batch of sequences, preallocated to a fixed capacity so that
+/// a decode step writes one position instead of concatenating the whole history.
+/// </summary>
+public sealed class KvCache : IInferenceCache
+{
+    private readonly Tensor[] _keys;
+    private readonly Tensor[] _values;
+
+    /// <summary>Allocates [batch, kvHeads, capacity, headDim] per layer for keys and for values.</summary>
+    public KvCache(int layers, long batch, int kvHeads, int headDim, int capacity, Device device)
+    {
+        Capacity = capacity;
+        _keys = new Tensor[layers];
+        _values = new Tensor[layers];
+        for (int i = 0; i < layers; i++)
+        {
+            _keys[i] = zeros(new long[] { batch, kvHeads, capacity, headDim }, device: device).DetachFromDisposeScope();
+            _values[i] = zeros(new long[] { batch, kvHeads, capacity, headDim }, device: device).DetachFromDisposeScope();
+        }
+    }
+
+    /// <summary>Positions that can be stored.</summary>
+    public int Capacity { get; }
+
+    /// <summary>Positions stored so far (the same for every layer between forward passes).</summary>
+    public int Length { get; private set; }
+
+    /// <summary>
+    /// Writes k/v [B, kvHeads, T, D] of <paramref name="layer"/> after the stored positions and returns
+    /// views of all positions including the new ones.
+    /// </summary>
+    public (Tensor Keys, Tensor Values) Append(int layer, Tensor k, Tensor v)
+    {
+        long t = k.shape[2];
+        if (Length + t > Capacity)
+            throw new InvalidOperationException($"KV cache full: {Length} + {t} positions exceed its capacity {Capacity}");
+        _keys[layer].narrow(2, Length, t).copy_(k);
+        _values[layer].narrow(2, Length, t).copy_(v);
+        return (_keys[layer].narrow(2, 0, Length + t), _values[layer].narrow(2, 0, Length + t));
+    }
+
+    /// <summary>Marks <paramref name="positions"/> new positions as stored (called once per forward pass).</summary>
+    public void Advance(int positions) => Length += positions;
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var t in _keys) t.Dispose();
+        foreach (var t in _values) t.Dispose();
+    }
+}
