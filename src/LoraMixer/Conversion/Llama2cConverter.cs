@@ -28,7 +28,8 @@ public static class Llama2cConverter
         if (!File.Exists(tokenizerBin))
             throw new ModelFormatException($"llama2.c tokenizer {tokenizerBin} does not exist; check the path (llama2.c ships tokenizer.bin; custom vocabularies come as tokNNN.bin).");
 
-        using MappedFile weights = Map(modelBin);
+        using MappedFile weights = MappedFile.Open(modelBin, "llama2.c checkpoint", Llama2cHeader.Bytes, length => new ModelFormatException(
+            $"Invalid llama2.c checkpoint {modelBin}: it is {length} bytes long, shorter than the {Llama2cHeader.Bytes}-byte header; the file is truncated or not a llama2.c checkpoint."));
         Llama2cHeader header = Llama2cHeader.Parse(modelBin, weights.Span(0, Llama2cHeader.Bytes));
         Llama2cLayout layout = header.Layout()
             ?? throw new ModelFormatException(
@@ -49,37 +50,6 @@ public static class Llama2cConverter
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new ModelFormatException($"Cannot copy llama2.c tokenizer {tokenizerBin}: {e.Message}", e);
-        }
-    }
-
-    private static MappedFile Map(string modelBin)
-    {
-        FileStream stream;
-        try
-        {
-            stream = new FileStream(modelBin, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new ModelFormatException($"Cannot open llama2.c checkpoint {modelBin}: {e.Message}", e);
-        }
-        try
-        {
-            long length = stream.Length;
-            if (length < Llama2cHeader.Bytes)
-                throw new ModelFormatException(
-                    $"Invalid llama2.c checkpoint {modelBin}: it is {length} bytes long, shorter than the {Llama2cHeader.Bytes}-byte header; the file is truncated or not a llama2.c checkpoint.");
-            return MappedFile.Map(stream, length);
-        }
-        catch (IOException e)
-        {
-            stream.Dispose();
-            throw new ModelFormatException($"Cannot read llama2.c checkpoint {modelBin}: {e.Message}", e);
-        }
-        catch
-        {
-            stream.Dispose();
-            throw;
         }
     }
 

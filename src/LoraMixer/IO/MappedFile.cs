@@ -1,4 +1,5 @@
 using System.IO.MemoryMappedFiles;
+using LoraMixer.Errors;
 using TorchSharp;
 
 namespace LoraMixer.IO;
@@ -28,10 +29,45 @@ internal sealed unsafe class MappedFile : IDisposable
     public byte* Pointer => _pointer != null ? _pointer : throw new ObjectDisposedException(nameof(MappedFile));
 
     /// <summary>
+    /// Opens and maps <paramref name="path"/>. I/O failures become <see cref="ModelFormatException"/>s that
+    /// call the file a <paramref name="description"/>; a file shorter than <paramref name="minimumLength"/>
+    /// (at least 1, since an empty file cannot be mapped) fails with <paramref name="tooShort"/>(length).
+    /// </summary>
+    public static MappedFile Open(string path, string description, long minimumLength, Func<long, ModelFormatException> tooShort)
+    {
+        FileStream stream;
+        try
+        {
+            // FileShare.Delete lets a writer atomically replace the file while this mapping stays valid.
+            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ModelFormatException($"Cannot open {description} {path}: {e.Message}", e);
+        }
+        try
+        {
+            long length = stream.Length;
+            if (length < Math.Max(1, minimumLength)) throw tooShort(length);
+            return Map(stream, length);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            stream.Dispose();
+            throw new ModelFormatException($"Cannot read {description} {path}: {e.Message}", e);
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
     /// Maps <paramref name="stream"/> (taking ownership); <paramref name="length"/> must be its current,
     /// non-zero length, since an empty file cannot be mapped.
     /// </summary>
-    public static MappedFile Map(FileStream stream, long length)
+    private static MappedFile Map(FileStream stream, long length)
     {
         MemoryMappedFile? map = null;
         MemoryMappedViewAccessor? view = null;

@@ -16,6 +16,10 @@ public sealed class SafeTensorsFile : IDisposable
     private readonly Dictionary<string, SafeTensorInfo> _tensors;
     private readonly Dictionary<string, string> _metadata;
 
+    // Private copies: SafeTensorInfo.Shape is a mutable array that callers can reach through Tensors,
+    // and reads must keep using the validated shape.
+    private readonly Dictionary<string, long[]> _shapes;
+
     private SafeTensorsFile(string path, MappedFile mapping, long dataStart, SafeTensorsHeader.Parsed header)
     {
         Path = path;
@@ -23,33 +27,20 @@ public sealed class SafeTensorsFile : IDisposable
         _dataStart = dataStart;
         _tensors = header.Tensors;
         _metadata = header.Metadata;
+        _shapes = _tensors.ToDictionary(t => t.Key, t => (long[])t.Value.Shape.Clone(), StringComparer.Ordinal);
     }
 
     /// <summary>Opens and validates the header; throws <see cref="Errors.ModelFormatException"/> on bad input.</summary>
     public static SafeTensorsFile Open(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        FileStream stream = OpenStream(path);
-        long length;
-        MappedFile mapping;
-        try
-        {
-            length = stream.Length;
-            if (length < 8)
-                throw SafeTensorsHeader.Fail(path, $"it is {length} bytes long, shorter than the 8-byte header length that starts every safetensors file");
-            mapping = MappedFile.Map(stream, length);
-        }
-        catch (IOException e)
-        {
-            stream.Dispose();
-            throw new ModelFormatException($"Cannot read safetensors file {path}: {e.Message}", e);
-        }
-        catch
-        {
-            stream.Dispose();
-            throw;
-        }
-
+        if (Directory.Exists(path))
+            throw new ModelFormatException($"{path} is a folder, not a safetensors file; pass the .safetensors file inside it (or open the folder with SafeTensorsCheckpoint).");
+        if (!File.Exists(path))
+            throw new ModelFormatException($"Safetensors file {path} does not exist; check the path, or download the model again.");
+        MappedFile mapping = MappedFile.Open(path, "safetensors file", 8, length =>
+            SafeTensorsHeader.Fail(path, $"it is {length} bytes long, shorter than the 8-byte header length that starts every safetensors file"));
+        long length = mapping.Length;
         try
         {
             ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(mapping.Span(0, 8));
@@ -66,23 +57,6 @@ public sealed class SafeTensorsFile : IDisposable
         {
             mapping.Dispose();
             throw;
-        }
-    }
-
-    private static FileStream OpenStream(string path)
-    {
-        if (Directory.Exists(path))
-            throw new ModelFormatException($"{path} is a folder, not a safetensors file; pass the .safetensors file inside it (or open the folder with SafeTensorsCheckpoint).");
-        if (!File.Exists(path))
-            throw new ModelFormatException($"Safetensors file {path} does not exist; check the path, or download the model again.");
-        try
-        {
-            // FileShare.Delete lets a writer atomically replace the file while this mapping stays valid.
-            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new ModelFormatException($"Cannot open safetensors file {path}: {e.Message}", e);
         }
     }
 
@@ -105,7 +79,7 @@ public sealed class SafeTensorsFile : IDisposable
         if (!_tensors.TryGetValue(name, out SafeTensorInfo? info))
             throw new ModelFormatException(
                 $"Safetensors file {Path} has no tensor named '{SafeTensorsHeader.Printable(name)}' (it holds {_tensors.Count} tensors); the weights do not match the model's config, or the file is incomplete.");
-        return _mapping.ReadTensor(_dataStart + info.Begin, info.Shape, info.DType);
+        return _mapping.ReadTensor(_dataStart + info.Begin, _shapes[name], info.DType);
     }
 
     /// <inheritdoc />

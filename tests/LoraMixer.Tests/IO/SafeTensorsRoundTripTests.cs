@@ -160,19 +160,44 @@ public sealed class SafeTensorsRoundTripTests
     }
 
     [Theory]
+    [InlineData(SafeTensorsDType.F32)]
     [InlineData(SafeTensorsDType.F16)]
     [InlineData(SafeTensorsDType.BF16)]
-    public void Half_precision_writing_round_trips_representable_values(SafeTensorsDType dtype)
+    public void Every_float_storage_type_round_trips_representable_values_in_every_shape(SafeTensorsDType dtype)
     {
         using var scope = torch.NewDisposeScope();
         string path = Path.Combine(TestPaths.NewTempDir(), "t.safetensors");
         float[] values = [1f, -2.5f, 0.15625f, 1024f, 0f];
-        SafeTensorsWriter.Write(path, [new("w", torch.tensor(values)), new("n", torch.tensor(new[] { 3L }))], null, dtype);
+        // Quarters up to +-3 are exact in F16 and BF16 alike.
+        var cube = (torch.arange(24, dtype: torch.float32) / 4f - 3f).reshape(2, 3, 4);
+        SafeTensorsWriter.Write(path,
+        [
+            new("w", torch.tensor(values)), new("s", torch.tensor(-0.75f)), new("e", torch.zeros(0, 3)),
+            new("c", cube), new("n", torch.tensor(new[] { 3L })),
+        ], null, dtype);
         using var file = SafeTensorsFile.Open(path);
+        int size = dtype == SafeTensorsDType.F32 ? 4 : 2;
         Assert.Equal(dtype, file.Tensors["w"].DType);
-        Assert.Equal(10, file.Tensors["w"].End - file.Tensors["w"].Begin);
+        Assert.Equal(5 * size, file.Tensors["w"].End - file.Tensors["w"].Begin);
         Assert.Equal(values, Floats(file.Read("w")));
+        Assert.Empty(file.Read("s").shape);
+        Assert.Equal(-0.75f, file.Read("s").item<float>());
+        Assert.Equal(new long[] { 0, 3 }, file.Read("e").shape);
+        Assert.Equal(0, file.Tensors["e"].End - file.Tensors["e"].Begin);
+        Assert.True(cube.equal(file.Read("c")).all().item<bool>());
+        Assert.Equal(24 * size, file.Tensors["c"].End - file.Tensors["c"].Begin);
         Assert.Equal(SafeTensorsDType.I64, file.Tensors["n"].DType);
+    }
+
+    [Fact]
+    public void Mutating_a_shape_array_from_the_header_cannot_change_what_is_read()
+    {
+        using var scope = torch.NewDisposeScope();
+        string path = Path.Combine(TestPaths.NewTempDir(), "t.safetensors");
+        SafeTensorsWriter.Write(path, [new("a", torch.ones(2)), new("b", torch.zeros(2))]);
+        using var file = SafeTensorsFile.Open(path);
+        file.Tensors["a"].Shape[0] = 4;
+        Assert.Equal(new float[] { 1, 1 }, Floats(file.Read("a")));
     }
 
     [Fact]
