@@ -168,8 +168,7 @@ public sealed class HuggingFaceTokenizer : ITokenizer, IByteDecodingTokenizer
 
     private TokenByteWriter CreateByteWriter(bool skipSpecialTokens) => _decoder.CreateWriter(id =>
     {
-        if ((uint)id >= (uint)_idToToken.Length)
-            throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id outside the vocabulary of {_idToToken.Length}.");
+        if ((uint)id >= (uint)_idToToken.Length) return null;
         return skipSpecialTokens && _special[id] ? null : _idToToken[id];
     });
 

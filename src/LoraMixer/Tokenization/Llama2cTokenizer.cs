@@ -141,10 +141,9 @@ public sealed class Llama2cTokenizer : ITokenizer, IByteDecodingTokenizer
 
         public override void Append(int id, List<byte> output)
         {
-            if ((uint)id >= (uint)owner._vocab.Length)
-                throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id outside the vocabulary of {owner._vocab.Length}.");
             int previous = _previous;
             _previous = id;
+            if ((uint)id >= (uint)owner._vocab.Length) return;
             if (skipSpecialTokens && (id == RunCBosId || id == RunCEosId)) return;
             ReadOnlySpan<byte> piece = owner._vocab[id];
             if (previous == RunCBosId && piece.Length > 0 && piece[0] == (byte)' ') piece = piece[1..];

@@ -233,7 +233,7 @@ public sealed class SentencePieceTokenizer : ITokenizer, IByteDecodingTokenizer
 
         public override void Append(int id, List<byte> output)
         {
-            owner.CheckId(id);
+            if ((uint)id >= (uint)owner._pieces.Length) return;
             string piece = owner._pieces[id];
             switch (owner._types[id])
             {

@@ -52,4 +52,11 @@ public sealed class SentencePieceStyleJsonTests
         Assert.Equal([1], tok.Encode(""));
         Assert.Empty(tok.Encode("", addBos: false));
     }
+
+    [Fact]
+    public void Decode_IdsOutsideTheVocabulary_DecodeToNothing()
+    {
+        var tok = Load();
+        Assert.Equal("hi", tok.Decode([266, tok.VocabSize, tok.VocabSize + 100, -1]));
+    }
 }
