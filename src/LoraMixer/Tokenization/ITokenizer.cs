@@ -16,5 +16,10 @@ public interface ITokenizer
     IReadOnlyList<int> Encode(string text, bool addBos = true);
 
     /// <summary>Decodes ids to text.</summary>
+    /// <remarks>
+    /// Ids outside the vocabulary (a model's padded embedding rows) decode to nothing, as in Hugging Face
+    /// tokenizers, so a stray sample cannot end a generation with an exception. Invalid UTF-8 from byte tokens
+    /// becomes U+FFFD.
+    /// </remarks>
     string Decode(IReadOnlyList<int> ids, bool skipSpecialTokens = true);
 }
