@@ -6,6 +6,8 @@ root.Add(CommonOptions.Verbose);
 root.Add(InspectCommand.Create());
 root.Add(GenerateCommand.Create());
 root.Add(TokenizeCommand.Create());
+root.Add(LogitsCommand.Create());
+root.Add(ConvertCommand.Create());
 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)

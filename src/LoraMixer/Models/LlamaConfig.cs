@@ -155,8 +155,7 @@ public sealed record LlamaConfig
         {
             var node = json[key];
             if (node is null) return null;
-            if (node is JsonValue v && v.TryGetValue(out long l) && l is >= 0 and <= int.MaxValue) return (int)l;
-            if (node is JsonValue d && d.TryGetValue(out double x) && x == Math.Floor(x) && x is >= 0 and <= int.MaxValue) return (int)x;
+            if (AsNumber(node) is double x && x == Math.Floor(x) && x is >= 0 and <= int.MaxValue) return (int)x;
             throw new ModelFormatException($"{file}: field '{key}' must be a non-negative integer, got {node.ToJsonString()}");
         }
 
@@ -164,9 +163,15 @@ public sealed record LlamaConfig
         {
             var node = json[key];
             if (node is null) return null;
-            if (node is JsonValue v && v.TryGetValue(out double d) && double.IsFinite(d)) return d;
+            if (AsNumber(node) is double d && double.IsFinite(d)) return d;
             throw new ModelFormatException($"{file}: field '{key}' must be a number, got {node.ToJsonString()}");
         }
+
+        // A JsonValue may wrap a JsonElement (parsed) or a CLR number (built in code); both serialise to a JSON number.
+        private static double? AsNumber(JsonNode node) =>
+            node is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.Number
+                ? double.Parse(v.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture)
+                : null;
 
         public bool? OptionalBool(string key)
         {
@@ -189,7 +194,7 @@ public sealed record LlamaConfig
             var node = json[key];
             if (node is null) return Array.Empty<int>();
             if (node is JsonArray array)
-                return array.Select(item => item is JsonValue v && v.TryGetValue(out int i) ? i
+                return array.Select(item => item is not null && AsNumber(item) is double x && x == Math.Floor(x) && Math.Abs(x) <= int.MaxValue ? (int)x
                     : throw new ModelFormatException($"{file}: '{key}' must hold integers, got {node.ToJsonString()}")).ToArray();
             return new[] { OptionalInt(key)!.Value };
         }

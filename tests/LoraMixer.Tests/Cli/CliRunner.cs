@@ -9,7 +9,7 @@ public static class CliRunner
 
     public static Outcome Run(params string[] args)
     {
-        string dll = Path.Combine(AppContext.BaseDirectory, "loramixer.dll");
+        string dll = Path.Combine(AppContext.BaseDirectory, "LoraMixer.Cli.dll");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add(dll);
         foreach (var a in args) start.ArgumentList.Add(a);
