@@ -48,7 +48,7 @@ internal static class CommonOptions
 
     private static string? UserMessage(Exception e) => e switch
     {
-        Errors.ModelFormatException or ArgumentException or InvalidDataException or FileNotFoundException
+        Errors.ModelFormatException or Errors.AdapterMismatchException or Errors.DataFormatException or ArgumentException or InvalidDataException or FileNotFoundException
             or DirectoryNotFoundException or UnauthorizedAccessException or OperationCanceledException => e.Message,
         IOException => e.Message,
         _ => e.Message + " (run with --verbose for details)",
