@@ -1,0 +1,183 @@
+using LoraMixer.Lora;
+using LoraMixer.Models.Llama;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LoraMixer.Mixing;
+
+/// <summary>
+/// A base model whose target projections are <see cref="MixerLinear"/>s with their routers: the
+/// LoRA-Mixer. The base stays frozen; routers and experts are trainable on request.
+/// </summary>
+public sealed class LoraMixerModel : IDisposable
+{
+    private readonly List<MixerLinear> _projections;
+    private readonly List<RoutingSlot> _slots;
+
+    private LoraMixerModel(LlamaForCausalLM model, MixerConfig config, List<MixerLinear> projections, List<RoutingSlot> slots)
+    {
+        Model = model;
+        Config = config;
+        _projections = projections;
+        _slots = slots;
+    }
+
+    /// <summary>The adapted base model (use it for forward passes and generation).</summary>
+    public LlamaForCausalLM Model { get; }
+
+    /// <summary>The mixer's configuration.</summary>
+    public MixerConfig Config { get; private set; }
+
+    /// <summary>Expert names in router order.</summary>
+    public IReadOnlyList<string> ExpertNames => Config.Experts.Select(e => e.Name).ToArray();
+
+    /// <summary>Number of experts E.</summary>
+    public int Experts => Config.Experts.Count;
+
+    /// <summary>Every mixed projection, in module order.</summary>
+    public IReadOnlyList<MixerLinear> Projections => _projections;
+
+    /// <summary>Every router slot (one per block, or one per projection in projection scope).</summary>
+    public IReadOnlyList<RoutingSlot> Slots => _slots;
+
+    /// <summary>
+    /// Replaces the target projections of <paramref name="model"/> by mixed projections. Each expert is
+    /// described by a function giving its (rank, scaling) for a module name, or null where it does not
+    /// adapt that module; expert weights start at zero (set them with <see cref="MixerLinear.SetExpert"/>
+    /// or <see cref="InitializeExperts"/>). Routers start at zero (uniform routing).
+    /// </summary>
+    public static LoraMixerModel Attach(LlamaForCausalLM model, MixerConfig config,
+        IReadOnlyList<Func<string, (int Rank, double Scaling)?>> expertLayouts, double dropout = 0.0)
+    {
+        if (expertLayouts.Count != config.Experts.Count)
+            throw new ArgumentException($"{config.Experts.Count} experts in the config, {expertLayouts.Count} layouts given");
+        var unknown = config.Targets.Except(TargetLinears.All).ToArray();
+        if (unknown.Length > 0)
+            throw new ArgumentException($"unknown target module(s) {string.Join(", ", unknown)}; a Llama-family block has {string.Join(", ", TargetLinears.All)}");
+        var targets = TargetLinears.Find(model, name => config.Targets.Contains(name[(name.LastIndexOf('.') + 1)..]));
+        if (targets.Count == 0) throw new ArgumentException("no target projection found (were they already adapted?)");
+        int experts = config.Experts.Count;
+        var routing = config.InferenceRouting;
+        var device = model.Device;
+        var slots = new List<RoutingSlot>();
+        var blockSlots = new Dictionary<int, RoutingSlot>();
+        if (config.RouterScope == RouterScope.Block)
+        {
+            for (int i = 0; i < model.model.layers.Count; i++)
+            {
+                var layer = model.model.layers[i];
+                var router = new Router(experts, model.Config.HiddenSize, device);
+                var slot = new RoutingSlot($"model.layers.{i}.router", i, router, routing);
+                layer.register_module("router", router);
+                // The router reads the normalised hidden state entering the attention (serial attention routing).
+                layer.AttentionInputObserver = slot.Route;
+                slots.Add(slot);
+                blockSlots[i] = slot;
+            }
+        }
+        var projections = new List<MixerLinear>();
+        foreach (var target in targets)
+        {
+            var layout = expertLayouts.Select(f => f(target.ModuleName)).ToArray();
+            RoutingSlot slot;
+            bool owns = config.RouterScope == RouterScope.Projection;
+            if (owns)
+            {
+                var router = new Router(experts, target.Linear.weight!.shape[1], device);
+                slot = new RoutingSlot(target.ModuleName + ".router", target.LayerIndex, router, routing);
+                slots.Add(slot);
+            }
+            else
+            {
+                slot = blockSlots[target.LayerIndex];
+            }
+            var mixed = new MixerLinear(target.ModuleName, target.Linear, layout, slot, owns, dropout);
+            target.Replace(mixed);
+            projections.Add(mixed);
+        }
+        return new LoraMixerModel(model, config, projections, slots);
+    }
+
+    /// <summary>PEFT-style fresh experts: A Kaiming-uniform, B zero (stage 1 of the joint paradigm).</summary>
+    public void InitializeExperts()
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        foreach (var p in _projections)
+        {
+            for (int e = 0; e < p.Experts; e++)
+            {
+                int r = p.Ranks[e];
+                if (r == 0) continue;
+                var a = empty(r, p.lora_A.shape[2], device: p.lora_A.device);
+                nn.init.kaiming_uniform_(a, a: Math.Sqrt(5));
+                p.lora_A[e].narrow(0, 0, r).copy_(a);
+                p.lora_B[e].zero_();
+            }
+        }
+    }
+
+    /// <summary>Sets the routing of every router (the mode of the current phase).</summary>
+    public void SetRouting(RoutingSettings settings)
+    {
+        settings.Validate(Experts);
+        foreach (var s in _slots) s.Settings = settings;
+    }
+
+    /// <summary>The expert of every sample [B] for hard routing (null to clear).</summary>
+    public void SetHardExperts(Tensor? expertPerSample)
+    {
+        foreach (var s in _slots) s.HardExperts = expertPerSample;
+    }
+
+    /// <summary>Turns recording of routing probabilities (for the RSL and statistics) on or off.</summary>
+    public void SetRecording(bool record)
+    {
+        foreach (var s in _slots)
+        {
+            s.Record = record;
+            if (!record) s.TakeRecorded().ToList().ForEach(t => t.Dispose());
+        }
+    }
+
+    /// <summary>
+    /// The probabilities recorded since the last call, one [B, T, E] tensor per router and forward pass
+    /// (with gradient); the caller disposes them.
+    /// </summary>
+    public IReadOnlyList<Tensor> TakeRecordedProbabilities() => _slots.SelectMany(s => s.TakeRecorded()).ToArray();
+
+    /// <summary>Router weights by safetensors key.</summary>
+    public IReadOnlyList<KeyValuePair<string, Parameter>> RouterParameters() =>
+        _slots.Select(s => new KeyValuePair<string, Parameter>(s.Name + ".weight", s.Router.weight)).ToArray();
+
+    /// <summary>Stacked expert weights by module name.</summary>
+    public IReadOnlyList<KeyValuePair<string, Parameter>> ExpertParameters() =>
+        _projections.SelectMany(p => new[]
+        {
+            new KeyValuePair<string, Parameter>(p.ModuleName + ".lora_A", p.lora_A),
+            new KeyValuePair<string, Parameter>(p.ModuleName + ".lora_B", p.lora_B),
+        }).ToArray();
+
+    /// <summary>Chooses what trains: routers, experts, both or neither.</summary>
+    public void SetTrainable(bool routers, bool experts)
+    {
+        foreach (var (_, p) in RouterParameters()) p.requires_grad = routers;
+        foreach (var (_, p) in ExpertParameters()) p.requires_grad = experts;
+    }
+
+    /// <summary>Replaces the recorded training settings.</summary>
+    public void SetTrainingRecord(System.Text.Json.Nodes.JsonObject training) => Config = Config with { Training = training };
+
+    /// <summary>Puts dropout of the mixed projections into training or evaluation behaviour.</summary>
+    public void Train(bool on)
+    {
+        foreach (var p in _projections) p.train(on);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var s in _slots) s.Dispose();
+    }
+}

@@ -1,0 +1,132 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using LoraMixer.Errors;
+using LoraMixer.IO;
+
+namespace LoraMixer.Mixing;
+
+/// <summary>
+/// <c>mixer_config.json</c> (method.md §7): the base model it was trained on, where experts sit, how
+/// routers route, the experts, and the training settings used.
+/// </summary>
+public sealed record MixerConfig
+{
+    /// <summary>Format tag written into every mixer.</summary>
+    public const string FormatTag = "loramixer.mixer/1";
+
+    /// <summary>Base model path or name as given at training time.</summary>
+    public required string BaseModel { get; init; }
+    /// <summary>HF architecture of the base, e.g. <c>LlamaForCausalLM</c>.</summary>
+    public required string Architecture { get; init; }
+    /// <summary>Hidden size of the base (checked at load).</summary>
+    public required int HiddenSize { get; init; }
+    /// <summary>Number of blocks of the base (checked at load).</summary>
+    public required int NumHiddenLayers { get; init; }
+    /// <summary>Short names of the mixed projections.</summary>
+    public IReadOnlyList<string> Targets { get; init; } = Lora.TargetLinears.AttentionProjections;
+    /// <summary>Block (default) or per-projection routers.</summary>
+    public RouterScope RouterScope { get; init; } = RouterScope.Block;
+    /// <summary>k of top-k inference.</summary>
+    public int TopK { get; init; } = 2;
+    /// <summary>Whether the kept top-k weights are renormalised to sum 1.</summary>
+    public bool Renormalize { get; init; } = true;
+    /// <summary>Softmax temperature τ.</summary>
+    public double RouterTemperature { get; init; } = 1.0;
+    /// <summary>The experts, in router order.</summary>
+    public required IReadOnlyList<MixerExpert> Experts { get; init; }
+    /// <summary>Training settings used (free-form, recorded for reproducibility).</summary>
+    public JsonObject Training { get; init; } = new();
+
+    /// <summary>The inference routing this config asks for.</summary>
+    public RoutingSettings InferenceRouting => new(RoutingMode.TopK, Math.Min(TopK, Experts.Count), Renormalize, RouterTemperature);
+
+    /// <summary>Reads <c>mixer_config.json</c> from a mixer folder.</summary>
+    public static MixerConfig Load(string mixerDir)
+    {
+        string file = System.IO.Path.Combine(mixerDir, "mixer_config.json");
+        if (!Directory.Exists(mixerDir)) throw new ModelFormatException($"mixer folder {mixerDir} does not exist");
+        if (!File.Exists(file)) throw new ModelFormatException($"{mixerDir} is not a LoRA-Mixer folder: mixer_config.json is missing");
+        JsonObject json;
+        try
+        {
+            json = JsonNode.Parse(File.ReadAllText(file)) as JsonObject
+                ?? throw new ModelFormatException($"{file}: expected a JSON object");
+        }
+        catch (JsonException e)
+        {
+            throw new ModelFormatException($"{file}: invalid JSON: {e.Message}", e);
+        }
+        return FromJson(json, file);
+    }
+
+    /// <summary>Parses the JSON of a mixer config; <paramref name="file"/> names it in errors.</summary>
+    public static MixerConfig FromJson(JsonObject json, string file)
+    {
+        string Str(string key) => json[key]?.GetValueKind() == JsonValueKind.String ? json[key]!.GetValue<string>()
+            : throw new ModelFormatException($"{file}: '{key}' must be a string");
+        int Int(string key, int? fallback = null)
+        {
+            var node = json[key];
+            if (node is null && fallback is int f) return f;
+            if (node?.GetValueKind() == JsonValueKind.Number && int.TryParse(node.ToJsonString(), out int v)) return v;
+            throw new ModelFormatException($"{file}: '{key}' must be an integer");
+        }
+        var experts = (json["experts"] as JsonArray ?? throw new ModelFormatException($"{file}: 'experts' must be a list"))
+            .Select((e, i) => e is JsonObject o && o["name"]?.GetValueKind() == JsonValueKind.String && o["path"]?.GetValueKind() == JsonValueKind.String
+                ? new MixerExpert(o["name"]!.GetValue<string>(), o["path"]!.GetValue<string>())
+                : throw new ModelFormatException($"{file}: experts[{i}] needs string fields 'name' and 'path'"))
+            .ToArray();
+        if (experts.Length == 0) throw new ModelFormatException($"{file}: the mixer has no experts");
+        var scope = json["router_scope"]?.GetValue<string>() ?? "block";
+        var targets = json["targets"] is JsonArray t
+            ? t.Select(x => x?.GetValue<string>() ?? throw new ModelFormatException($"{file}: 'targets' must hold strings")).ToArray()
+            : Lora.TargetLinears.AttentionProjections.ToArray();
+        return new MixerConfig
+        {
+            BaseModel = json["base_model"]?.GetValue<string>() ?? "",
+            Architecture = Str("architecture"),
+            HiddenSize = Int("hidden_size"),
+            NumHiddenLayers = Int("num_hidden_layers"),
+            Targets = targets,
+            RouterScope = scope switch
+            {
+                "block" => RouterScope.Block,
+                "projection" => RouterScope.Projection,
+                _ => throw new ModelFormatException($"{file}: router_scope must be 'block' or 'projection', got '{scope}'"),
+            },
+            TopK = Int("top_k", 2),
+            Renormalize = json["renormalize"]?.GetValue<bool>() ?? true,
+            RouterTemperature = json["router_temperature"]?.GetValue<double>() ?? 1.0,
+            Experts = experts,
+            Training = json["training"] as JsonObject is { } training ? (JsonObject)training.DeepClone() : new JsonObject(),
+        };
+    }
+
+    /// <summary>The config as JSON.</summary>
+    public JsonObject ToJson() => new()
+    {
+        ["format"] = FormatTag,
+        ["base_model"] = BaseModel,
+        ["architecture"] = Architecture,
+        ["hidden_size"] = HiddenSize,
+        ["num_hidden_layers"] = NumHiddenLayers,
+        ["targets"] = new JsonArray(Targets.Select(t => (JsonNode)JsonValue.Create(t)!).ToArray()),
+        ["router_scope"] = RouterScope == RouterScope.Block ? "block" : "projection",
+        ["top_k"] = TopK,
+        ["renormalize"] = Renormalize,
+        ["router_temperature"] = RouterTemperature,
+        ["experts"] = new JsonArray(Experts.Select(e => (JsonNode)new JsonObject { ["name"] = e.Name, ["path"] = e.Path }).ToArray()),
+        ["training"] = Training.DeepClone(),
+    };
+
+    /// <summary>Writes <c>mixer_config.json</c> atomically.</summary>
+    public void Save(string mixerDir)
+    {
+        var text = ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        AtomicFile.Write(System.IO.Path.Combine(mixerDir, "mixer_config.json"), s =>
+        {
+            using var w = new StreamWriter(s);
+            w.Write(text);
+        });
+    }
+}

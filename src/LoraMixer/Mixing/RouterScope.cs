@@ -1,0 +1,10 @@
+namespace LoraMixer.Mixing;
+
+/// <summary>Where routers sit (method.md §3).</summary>
+public enum RouterScope
+{
+    /// <summary>One router per block, read from the block's normalised input and reused for q, k, v and o (serial attention routing).</summary>
+    Block,
+    /// <summary>One router per target projection, read from that projection's own input (ablation).</summary>
+    Projection,
+}
