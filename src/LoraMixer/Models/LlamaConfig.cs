@@ -120,6 +120,35 @@ public sealed record LlamaConfig
         return config;
     }
 
+    /// <summary>The config as Hugging Face writes <c>config.json</c> (Llama/Mistral only; rope scaling omitted when null).</summary>
+    public JsonObject ToJson()
+    {
+        if (RopeScaling is not null) throw new NotSupportedException("writing rope_scaling is not supported");
+        var json = new JsonObject
+        {
+            ["architectures"] = new JsonArray(JsonValue.Create(Architecture)),
+            ["model_type"] = ModelType,
+            ["vocab_size"] = VocabSize,
+            ["hidden_size"] = HiddenSize,
+            ["intermediate_size"] = IntermediateSize,
+            ["num_hidden_layers"] = NumHiddenLayers,
+            ["num_attention_heads"] = NumAttentionHeads,
+            ["num_key_value_heads"] = NumKeyValueHeads,
+            ["head_dim"] = HeadDim,
+            ["max_position_embeddings"] = MaxPositionEmbeddings,
+            ["rms_norm_eps"] = RmsNormEps,
+            ["rope_theta"] = RopeTheta,
+            ["tie_word_embeddings"] = TieWordEmbeddings,
+            ["attention_bias"] = QkvBias,
+            ["hidden_act"] = "silu",
+            ["torch_dtype"] = "float32",
+        };
+        if (BosTokenId is int bos) json["bos_token_id"] = bos;
+        if (EosTokenIds.Count == 1) json["eos_token_id"] = EosTokenIds[0];
+        else if (EosTokenIds.Count > 1) json["eos_token_id"] = new JsonArray(EosTokenIds.Select(e => (JsonNode)JsonValue.Create(e)!).ToArray());
+        return json;
+    }
+
     /// <summary>Number of parameters of the model this config describes.</summary>
     public long ParameterCount()
     {
