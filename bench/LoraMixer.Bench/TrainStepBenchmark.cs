@@ -17,6 +17,7 @@ internal static class TrainStepBenchmark
         var options = new BenchArgs(args);
         int hidden = options.Int("hidden", 128), layers = options.Int("layers", 4), vocab = options.Int("vocab", 100);
         int batch = options.Int("batch", 32), seq = options.Int("seq", 48), steps = options.Int("steps", 30);
+        bool forwardOnly = options.Int("forward-only", 0) == 1;
         var config = new LlamaConfig
         {
             Architecture = "LlamaForCausalLM", ModelType = "llama", VocabSize = vocab, HiddenSize = hidden,
@@ -36,6 +37,7 @@ internal static class TrainStepBenchmark
             var ids = randint(vocab, new long[] { batch, seq + 1 });
             var logits = model.Forward(ids.narrow(1, 0, seq));
             var loss = nn.functional.cross_entropy(logits.reshape(-1, vocab), ids.narrow(1, 1, seq).reshape(-1));
+            if (forwardOnly) continue;
             loss.backward();
             using (no_grad())
                 foreach (var p in parameters)
@@ -52,6 +54,7 @@ internal static class TrainStepBenchmark
             ["parameters"] = config.ParameterCount(),
             ["hidden"] = hidden, ["layers"] = layers, ["batch"] = batch, ["seq"] = seq,
             ["threads"] = get_num_threads(),
+            ["forward_only"] = forwardOnly,
             ["steps_per_s"] = Math.Round((steps - 3) / sw.Elapsed.TotalSeconds, 2),
             ["train_tok_s"] = Math.Round((steps - 3) * batch * seq / sw.Elapsed.TotalSeconds, 1),
             ["rss_growth_mb"] = Math.Round(ProcessMemory.CurrentRssMb() - rssStart, 1),
