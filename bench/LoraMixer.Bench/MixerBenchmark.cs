@@ -46,8 +46,8 @@ internal static class MixerBenchmark
             TopK = topK,
             Experts = Enumerable.Range(0, experts).Select(e => new MixerExpert($"e{e}", $"experts/e{e}")).ToArray(),
         };
-        using var mixer = LoraMixerModel.Attach(model, config, Enumerable.Range(0, experts)
-            .Select(_ => (Func<string, (int, double)?>)(_ => (rank, 2.0))).ToArray());
+        var expertConfig = new LoraConfig { R = rank, LoraAlpha = 2.0 * rank, TargetModules = TargetLinears.AttentionProjections };
+        using var mixer = LoraMixerModel.Attach(model, config, Enumerable.Repeat(expertConfig, experts).ToArray());
         foreach (var p in mixer.Projections)
             for (int e = 0; e < experts; e++)
                 p.SetExpert(e, randn(rank, p.lora_A.shape[2]) * 0.1, randn(p.lora_B.shape[1], rank) * 0.1);

@@ -15,13 +15,18 @@ public sealed class LoraMixerModel : IDisposable
     private readonly List<MixerLinear> _projections;
     private readonly List<RoutingSlot> _slots;
 
-    private LoraMixerModel(LlamaForCausalLM model, MixerConfig config, List<MixerLinear> projections, List<RoutingSlot> slots)
+    private LoraMixerModel(LlamaForCausalLM model, MixerConfig config, IReadOnlyList<LoraConfig> expertConfigs,
+        List<MixerLinear> projections, List<RoutingSlot> slots)
     {
         Model = model;
         Config = config;
+        ExpertConfigs = expertConfigs;
         _projections = projections;
         _slots = slots;
     }
+
+    /// <summary>The PEFT config of each expert (written with the expert when the mixer is saved).</summary>
+    public IReadOnlyList<LoraConfig> ExpertConfigs { get; }
 
     /// <summary>The adapted base model (use it for forward passes and generation).</summary>
     public LlamaForCausalLM Model { get; }
@@ -42,16 +47,27 @@ public sealed class LoraMixerModel : IDisposable
     public IReadOnlyList<RoutingSlot> Slots => _slots;
 
     /// <summary>
-    /// Replaces the target projections of <paramref name="model"/> by mixed projections. Each expert is
-    /// described by a function giving its (rank, scaling) for a module name, or null where it does not
-    /// adapt that module; expert weights start at zero (set them with <see cref="MixerLinear.SetExpert"/>
-    /// or <see cref="InitializeExperts"/>). Routers start at zero (uniform routing).
+    /// Replaces the target projections of <paramref name="model"/> by mixed projections with experts laid
+    /// out as their PEFT configs say (rank, scaling and which modules each adapts; a module an expert does
+    /// not target contributes nothing). Expert weights start at zero (set them with
+    /// <see cref="MixerLinear.SetExpert"/> or <see cref="InitializeExperts"/>); routers start at zero (uniform routing).
     /// </summary>
-    public static LoraMixerModel Attach(LlamaForCausalLM model, MixerConfig config,
-        IReadOnlyList<Func<string, (int Rank, double Scaling)?>> expertLayouts, double dropout = 0.0)
+    /// <param name="model">The base model; its target projections are replaced.</param>
+    /// <param name="config">Mixer settings and expert names.</param>
+    /// <param name="expertConfigs">Each expert's PEFT config.</param>
+    /// <param name="expertLayouts">
+    /// Optional per expert: (rank, scaling) for a module name or null where the expert has no weights (for
+    /// loaded adapters, what the file holds); by default derived from <paramref name="expertConfigs"/>.
+    /// </param>
+    /// <param name="dropout">LoRA dropout of the experts during training.</param>
+    public static LoraMixerModel Attach(LlamaForCausalLM model, MixerConfig config, IReadOnlyList<LoraConfig> expertConfigs,
+        IReadOnlyList<Func<string, (int Rank, double Scaling)?>>? expertLayouts = null, double dropout = 0.0)
     {
-        if (expertLayouts.Count != config.Experts.Count)
-            throw new ArgumentException($"{config.Experts.Count} experts in the config, {expertLayouts.Count} layouts given");
+        if (expertConfigs.Count != config.Experts.Count)
+            throw new ArgumentException($"{config.Experts.Count} experts in the config, {expertConfigs.Count} expert configs given");
+        expertLayouts ??= expertConfigs
+            .Select(c => (Func<string, (int Rank, double Scaling)?>)(m => c.IsTarget(m) ? (c.RankFor(m), c.ScalingFor(m)) : null))
+            .ToArray();
         var unknown = config.Targets.Except(TargetLinears.All).ToArray();
         if (unknown.Length > 0)
             throw new ArgumentException($"unknown target module(s) {string.Join(", ", unknown)}; a Llama-family block has {string.Join(", ", TargetLinears.All)}");
@@ -96,7 +112,7 @@ public sealed class LoraMixerModel : IDisposable
             target.Replace(mixed);
             projections.Add(mixed);
         }
-        return new LoraMixerModel(model, config, projections, slots);
+        return new LoraMixerModel(model, config, expertConfigs, projections, slots);
     }
 
     /// <summary>PEFT-style fresh experts: A Kaiming-uniform, B zero (stage 1 of the joint paradigm).</summary>

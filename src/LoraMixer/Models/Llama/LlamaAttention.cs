@@ -57,8 +57,25 @@ public sealed class LlamaAttention : nn.Module
             v = v.repeat_interleave(_heads / _kvHeads, dim: 1);
         }
         bool causal = mask is null && t > 1;
-        var attended = nn.functional.scaled_dot_product_attention(q, k, v, mask, 0.0, causal);
+        var attended = is_grad_enabled() && (q.requires_grad || v.requires_grad)
+            ? ExplicitAttention(q, k, v, mask, causal)
+            : nn.functional.scaled_dot_product_attention(q, k, v, mask, 0.0, causal);
         var merged = attended.transpose(1, 2).reshape(b, t, _heads * _headDim);
         return o_proj.forward(merged).MoveToOuterDisposeScope();
+    }
+
+    // softmax(q kᵀ/√d + mask) v written out: the same function as SDPA, but libtorch's CPU backward of
+    // SDPA is several times slower than autograd through these three ops, so training uses this path.
+    private Tensor ExplicitAttention(Tensor q, Tensor k, Tensor v, Tensor? mask, bool causal)
+    {
+        var scores = q.matmul(k.transpose(-1, -2)) * (1.0 / Math.Sqrt(_headDim));
+        if (mask is not null) scores = scores + mask;
+        else if (causal)
+        {
+            long t = q.shape[2], s = k.shape[2];
+            var future = ones(t, s, dtype: ScalarType.Bool, device: q.device).triu(s - t + 1);
+            scores = scores.masked_fill(future, float.NegativeInfinity);
+        }
+        return scores.softmax(-1).matmul(v);
     }
 }

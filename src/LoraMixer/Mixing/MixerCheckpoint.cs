@@ -1,0 +1,156 @@
+using LoraMixer.Errors;
+using LoraMixer.IO;
+using LoraMixer.Lora;
+using LoraMixer.Models.Llama;
+using static TorchSharp.torch;
+
+namespace LoraMixer.Mixing;
+
+/// <summary>
+/// Reads and writes a LoRA-Mixer folder (method.md §7): <c>mixer_config.json</c>, <c>router.safetensors</c>
+/// and <c>experts/&lt;name&gt;/</c> as plain PEFT adapters.
+/// </summary>
+public static class MixerCheckpoint
+{
+    /// <summary>File holding the router weights.</summary>
+    public const string RouterFile = "router.safetensors";
+
+    /// <summary>
+    /// Writes the mixer to <paramref name="dir"/>. The folder is assembled beside the target and renamed
+    /// into place, so an interrupted save never leaves a half-written mixer.
+    /// </summary>
+    public static void Save(LoraMixerModel mixer, string dir)
+    {
+        dir = Path.GetFullPath(dir);
+        string parent = Path.GetDirectoryName(dir)!;
+        Directory.CreateDirectory(parent);
+        string temp = dir + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
+        try
+        {
+            Directory.CreateDirectory(temp);
+            var experts = mixer.Config.Experts.Select(e => new MixerExpert(e.Name, "experts/" + e.Name)).ToArray();
+            for (int e = 0; e < experts.Length; e++)
+            {
+                using var adapter = ExpertAdapter(mixer, e);
+                adapter.Save(Path.Combine(temp, experts[e].Path));
+            }
+            using (var scope = NewDisposeScope())
+                SafeTensorsWriter.Write(Path.Combine(temp, RouterFile), mixer.RouterParameters()
+                    .Select(p => new KeyValuePair<string, Tensor>(p.Key, p.Value.detach().cpu().contiguous())),
+                    new Dictionary<string, string> { ["format"] = "pt" });
+            (mixer.Config with { Experts = experts }).Save(temp);
+            ReplaceDirectory(temp, dir);
+        }
+        finally
+        {
+            if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
+        }
+    }
+
+    /// <summary>Expert <paramref name="expert"/> of the mixer as a PEFT adapter (tensors on the CPU).</summary>
+    public static PeftAdapter ExpertAdapter(LoraMixerModel mixer, int expert)
+    {
+        var config = mixer.ExpertConfigs[expert];
+        var modules = new SortedDictionary<string, LoraWeights>(StringComparer.Ordinal);
+        foreach (var p in mixer.Projections)
+        {
+            if (p.GetExpert(expert) is not var (a, b)) continue;
+            modules[p.ModuleName] = new LoraWeights(a.cpu(), b.cpu(), p.Scalings[expert], config.AlphaFor(p.ModuleName));
+        }
+        return PeftAdapter.Create(mixer.Config.Experts[expert].Name, config, modules);
+    }
+
+    /// <summary>
+    /// Loads the mixer in <paramref name="dir"/> onto <paramref name="model"/>, after checking that it was
+    /// made for this base (architecture, hidden size, layer count) and that every expert fits.
+    /// </summary>
+    public static LoraMixerModel Load(LlamaForCausalLM model, string dir)
+    {
+        var config = MixerConfig.Load(dir);
+        CheckBase(config, model, dir);
+        var adapters = new List<PeftAdapter>();
+        try
+        {
+            var shapes = TargetLinears.WeightShapes(model);
+            foreach (var expert in config.Experts)
+            {
+                string path = Path.Combine(dir, expert.Path);
+                var adapter = PeftAdapter.Load(path, expert.Name);
+                adapters.Add(adapter);
+                adapter.CheckAgainst(shapes, $"the base model of mixer {dir}");
+            }
+            var mixer = FromAdapters(model, config, adapters);
+            LoadRouters(mixer, Path.Combine(dir, RouterFile));
+            return mixer;
+        }
+        finally
+        {
+            foreach (var a in adapters) a.Dispose();
+        }
+    }
+
+    /// <summary>Builds a mixer over existing adapters (plug-and-play); routers start at zero.</summary>
+    public static LoraMixerModel FromAdapters(LlamaForCausalLM model, MixerConfig config, IReadOnlyList<PeftAdapter> adapters)
+    {
+        if (adapters.Count != config.Experts.Count)
+            throw new ArgumentException($"{config.Experts.Count} experts in the config, {adapters.Count} adapters given");
+        var shapes = TargetLinears.WeightShapes(model);
+        foreach (var a in adapters) a.CheckAgainst(shapes, $"base model ({model.Config.Architecture})");
+        var layouts = adapters
+            .Select(a => (Func<string, (int Rank, double Scaling)?>)(m => a.Modules.TryGetValue(m, out var w) ? (w.Rank, w.Scaling) : null))
+            .ToArray();
+        var uncovered = adapters.Where(a => !a.Modules.Keys.Any(m => config.Targets.Contains(m[(m.LastIndexOf('.') + 1)..]))).Select(a => a.Name).ToArray();
+        if (uncovered.Length > 0)
+            throw new AdapterMismatchException(
+                $"adapter(s) {string.Join(", ", uncovered)} adapt none of the mixer's targets ({string.Join(", ", config.Targets)}); add their modules with --targets");
+        var mixer = LoraMixerModel.Attach(model, config, adapters.Select(a => a.Config).ToArray(), layouts);
+        foreach (var p in mixer.Projections)
+            for (int e = 0; e < adapters.Count; e++)
+                if (adapters[e].Modules.TryGetValue(p.ModuleName, out var w))
+                    p.SetExpert(e, w.A.to(model.Device), w.B.to(model.Device));
+        mixer.SetTrainable(routers: false, experts: false);
+        return mixer;
+    }
+
+    /// <summary>Fails with a message naming what differs when <paramref name="config"/> was made for another base.</summary>
+    public static void CheckBase(MixerConfig config, LlamaForCausalLM model, string source)
+    {
+        var c = model.Config;
+        var diffs = new List<string>();
+        if (config.Architecture != c.Architecture) diffs.Add($"architecture {config.Architecture} vs {c.Architecture}");
+        if (config.HiddenSize != c.HiddenSize) diffs.Add($"hidden size {config.HiddenSize} vs {c.HiddenSize}");
+        if (config.NumHiddenLayers != c.NumHiddenLayers) diffs.Add($"layer count {config.NumHiddenLayers} vs {c.NumHiddenLayers}");
+        if (diffs.Count > 0)
+            throw new AdapterMismatchException(
+                $"mixer {source} was trained for another base model ({config.BaseModel}): {string.Join("; ", diffs)} (mixer vs this model)");
+    }
+
+    private static void LoadRouters(LoraMixerModel mixer, string file)
+    {
+        if (!File.Exists(file)) throw new ModelFormatException($"{file} is missing; a mixer folder needs its router weights");
+        using var st = SafeTensorsFile.Open(file);
+        using var noGrad = no_grad();
+        foreach (var (key, weight) in mixer.RouterParameters())
+        {
+            if (!st.Contains(key))
+                throw new ModelFormatException($"{file}: router weight '{key}' is missing (router_scope {mixer.Config.RouterScope})");
+            using var value = st.Read(key);
+            if (!value.shape.SequenceEqual(weight.shape))
+                throw new ModelFormatException($"{file}: '{key}' has shape [{string.Join(", ", value.shape)}], expected [{string.Join(", ", weight.shape)}]");
+            weight.copy_(value);
+        }
+    }
+
+    private static void ReplaceDirectory(string source, string destination)
+    {
+        if (!Directory.Exists(destination))
+        {
+            Directory.Move(source, destination);
+            return;
+        }
+        string old = destination + ".old-" + Guid.NewGuid().ToString("N")[..8];
+        Directory.Move(destination, old);
+        Directory.Move(source, destination);
+        Directory.Delete(old, recursive: true);
+    }
+}
