@@ -19,7 +19,7 @@ public sealed class CausalLmObjective : ITrainingObjective
     private readonly long _seed;
     private readonly int[] _lengths;
     private (int Epoch, IReadOnlyList<int[]> Batches)? _epochBatches;
-    private int _step;
+    private int _step = 1, _totalSteps = 1;
 
     /// <summary>Trains <paramref name="parameters"/> of <paramref name="model"/> on <paramref name="train"/>.</summary>
     public CausalLmObjective(ICausalLM model, IReadOnlyList<KeyValuePair<string, Parameter>> parameters,
@@ -43,8 +43,11 @@ public sealed class CausalLmObjective : ITrainingObjective
     /// <summary>Runs before each forward pass (e.g. sets the hard-routing expert of every sample).</summary>
     public Action<TrainingBatch>? BeforeForward { get; init; }
 
-    /// <summary>An extra loss after each training forward pass, given the batch and the optimizer step (e.g. the RSL); null adds nothing.</summary>
-    public Func<TrainingBatch, int, Tensor?>? ExtraLoss { get; init; }
+    /// <summary>
+    /// An extra loss after each training forward pass, given the batch, the optimizer step (1-based) and the
+    /// total steps (e.g. the RSL with its warm-up); null adds nothing.
+    /// </summary>
+    public Func<TrainingBatch, int, int, Tensor?>? ExtraLoss { get; init; }
 
     /// <summary>Switches dropout of the trained modules on (true) or off (false).</summary>
     public Action<bool>? SetTraining { get; init; }
@@ -65,7 +68,7 @@ public sealed class CausalLmObjective : ITrainingObjective
         BeforeForward?.Invoke(batch);
         var logits = _model.Forward(batch.InputIds, batch.AttentionMask);
         var ce = MaskedCrossEntropy(logits, batch.TargetIds, batch.TargetMask);
-        var extra = ExtraLoss?.Invoke(batch, _step + 1);
+        var extra = ExtraLoss?.Invoke(batch, _step, _totalSteps);
         var loss = extra is null ? ce : ce + extra;
         (loss * lossScale).backward();
         var metrics = extra is null ? null : new Dictionary<string, double> { ["aux_loss"] = extra.item<float>() };
@@ -95,11 +98,10 @@ public sealed class CausalLmObjective : ITrainingObjective
     }
 
     /// <inheritdoc />
-    public void OnStepEnd(int step)
-    {
-        _step = step;
-        StepEnded?.Invoke(step);
-    }
+    public void OnStepBegin(int step, int totalSteps) => (_step, _totalSteps) = (step, totalSteps);
+
+    /// <inheritdoc />
+    public void OnStepEnd(int step) => StepEnded?.Invoke(step);
 
     /// <summary>Mean cross-entropy over positions where <paramref name="mask"/> is 1.</summary>
     public static Tensor MaskedCrossEntropy(Tensor logits, Tensor targets, Tensor mask)

@@ -32,6 +32,9 @@ public interface ITrainingObjective
     /// </summary>
     IReadOnlyDictionary<string, double> Evaluate();
 
+    /// <summary>Called before optimizer step <paramref name="step"/> (1-based) of <paramref name="totalSteps"/>, also after a resumption (e.g. for loss-weight warm-ups).</summary>
+    void OnStepBegin(int step, int totalSteps) { }
+
     /// <summary>Called after optimizer step <paramref name="step"/> (1-based) is applied, e.g. to collect routing statistics.</summary>
     void OnStepEnd(int step) { }
 }

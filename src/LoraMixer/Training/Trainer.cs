@@ -115,6 +115,7 @@ public sealed class Trainer
                 // of this epoch; the last step of an epoch may have fewer, and averages over those.
                 var stepClock = Stopwatch.StartNew();
                 int microSteps = Math.Min(_options.GradientAccumulationSteps, batches - batch);
+                _objective.OnStepBegin(step + 1, totalSteps);
                 double lossScale = 1.0 / microSteps;
                 double lossSum = 0;
                 long tokens = 0;
