@@ -163,15 +163,19 @@ def repeat_kv(x, n_rep):
     return x if n_rep == 1 else torch.repeat_interleave(x, n_rep, dim=0)
 
 
-def attention(cfg, W, prefix, x, cos, sin):
+def attention(cfg, W, prefix, x, cos, sin, project=None):
+    """`project(name, inp, weight, bias)` computes q/k/v/o_proj (default: the plain linear); the
+    LoRA-Mixer reference (reference_mixer.py) passes one that adds the routed expert updates."""
     T = x.shape[0]
     n_heads = cfg["num_attention_heads"]
     n_kv = cfg.get("num_key_value_heads") or n_heads
     hd = head_dim_of(cfg)
     qkv_bias, o_bias = attention_biases(cfg)
 
+    project = project or (lambda name, inp, w, b: linear(inp, w, b))
+
     def proj(name, bias):
-        return linear(x, W[f"{prefix}.{name}.weight"], W[f"{prefix}.{name}.bias"] if bias else None)
+        return project(name, x, W[f"{prefix}.{name}.weight"], W[f"{prefix}.{name}.bias"] if bias else None)
 
     q = proj("q_proj", qkv_bias).view(T, n_heads, hd).transpose(0, 1)  # [H, T, hd]
     k = proj("k_proj", qkv_bias).view(T, n_kv, hd).transpose(0, 1)     # [KV, T, hd]
@@ -189,9 +193,9 @@ def attention(cfg, W, prefix, x, cos, sin):
     if window is not None:
         allowed = allowed & (kj > qi - window)
     scores = scores.masked_fill(~allowed, float("-inf"))
-    probs = torch.softmax(scores.to(torch.float32), dim=-1)
+    probs = torch.softmax(scores.to(torch.float32), dim=-1).to(v.dtype)  # no-op in float32; lets a float64 self-check run
     out = (probs @ v).transpose(0, 1).reshape(T, n_heads * hd)        # [T, H*hd]
-    return linear(out, W[f"{prefix}.o_proj.weight"], W[f"{prefix}.o_proj.bias"] if o_bias else None)
+    return project("o_proj", out, W[f"{prefix}.o_proj.weight"], W[f"{prefix}.o_proj.bias"] if o_bias else None)
 
 
 def sliding_window_of(cfg):
@@ -226,8 +230,11 @@ def lm_head_weight(cfg, W):
     raise KeyError("lm_head.weight missing and tie_word_embeddings is false")
 
 
-def forward_weights(cfg, W, ids):
-    """logits [T, vocab] (float32) for token ids (list of ints)."""
+def forward_weights(cfg, W, ids, attention_projector=None):
+    """logits [T, vocab] (float32) for token ids (list of ints).
+
+    attention_projector(layer_index, n) -> project: optional hook called once per layer with the
+    normalised attention input n [T, hidden]; the returned `project` replaces the q/k/v/o linears."""
     ids = torch.as_tensor(ids, dtype=torch.long)
     T = ids.shape[0]
     eps = float(cfg["rms_norm_eps"])
@@ -235,7 +242,9 @@ def forward_weights(cfg, W, ids):
     cos, sin = rope_cos_sin(cfg, T)
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}"
-        h = x + attention(cfg, W, f"{p}.self_attn", rms_norm(x, W[f"{p}.input_layernorm.weight"], eps), cos, sin)
+        n = rms_norm(x, W[f"{p}.input_layernorm.weight"], eps)
+        project = attention_projector(i, n) if attention_projector else None
+        h = x + attention(cfg, W, f"{p}.self_attn", n, cos, sin, project)
         x = h + mlp(cfg, W, f"{p}.mlp", rms_norm(h, W[f"{p}.post_attention_layernorm.weight"], eps))
     x = rms_norm(x, W["model.norm.weight"], eps)
     return x @ lm_head_weight(cfg, W).t()
