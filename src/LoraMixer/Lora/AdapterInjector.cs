@@ -33,7 +33,7 @@ public static class AdapterInjector
     /// </summary>
     public static IReadOnlyDictionary<string, LoraLinear> Apply(LlamaForCausalLM model, PeftAdapter adapter, bool merge = false)
     {
-        adapter.CheckAgainst(TargetLinears.WeightShapes(model), $"base model ({model.Config.Architecture}, hidden {model.Config.HiddenSize}, {model.Config.NumHiddenLayers} layers)");
+        adapter.CheckAgainst(TargetLinears.WeightShapes(model), $"the base model ({model.Config.Architecture}, hidden {model.Config.HiddenSize}, {model.Config.NumHiddenLayers} layers)");
         var names = adapter.Modules.Keys.ToHashSet(StringComparer.Ordinal);
         var targets = TargetLinears.Find(model, names.Contains);
         var applied = new SortedDictionary<string, LoraLinear>(StringComparer.Ordinal);

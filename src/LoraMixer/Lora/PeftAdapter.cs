@@ -205,14 +205,14 @@ public sealed class PeftAdapter : IDisposable
             {
                 var similar = SimilarModules(module, baseWeightShapes.Keys);
                 throw new AdapterMismatchException(
-                    $"adapter '{Name}' adapts module '{module}', which base model {baseDescription} does not have"
+                    $"adapter '{Name}' adapts module '{module}', which {baseDescription} does not have"
                     + (similar.Count > 0 ? $" (similar modules there: {string.Join(", ", similar)})" : "")
                     + "; use an adapter trained for this base model");
             }
             long[] a = weights.A.shape, b = weights.B.shape;
             if (shape.Length != 2 || a[1] != shape[1] || b[0] != shape[0])
                 throw new AdapterMismatchException(
-                    $"adapter '{Name}' module '{module}' has lora_A {Format(a)} and lora_B {Format(b)}, but base model {baseDescription} has weight {Format(shape)} [out, in]; use an adapter trained for this base model");
+                    $"adapter '{Name}' module '{module}' has lora_A {Format(a)} and lora_B {Format(b)}, but {baseDescription} has weight {Format(shape)} [out, in]; use an adapter trained for this base model");
         }
     }
 

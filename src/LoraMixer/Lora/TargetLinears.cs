@@ -37,9 +37,9 @@ public static class TargetLinears
         return found;
     }
 
-    /// <summary>Shapes [out, in] of every targetable base weight, keyed by module name.</summary>
+    /// <summary>Shapes [out, in] of every targetable base weight, keyed by weight name (<c>/// <summary>Shapes [out, in] of every targetable base weight, keyed by module name.</summary>lt;module/// <summary>Shapes [out, in] of every targetable base weight, keyed by module name.</summary>gt;.weight</c>).</summary>
     public static IReadOnlyDictionary<string, long[]> WeightShapes(LlamaForCausalLM model) =>
-        Find(model, _ => true).ToDictionary(t => t.ModuleName, t => t.Linear.weight!.shape);
+        Find(model, _ => true).ToDictionary(t => t.ModuleName + ".weight", t => t.Linear.weight!.shape);
 
     private static void Add(List<TargetLinear> found, Func<string, bool> isTarget, int layer, string prefix, string name,
         nn.Module parent, nn.Module<Tensor, Tensor> current, Action<nn.Module<Tensor, Tensor>> setField)

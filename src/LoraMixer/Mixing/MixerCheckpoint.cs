@@ -95,7 +95,7 @@ public static class MixerCheckpoint
         if (adapters.Count != config.Experts.Count)
             throw new ArgumentException($"{config.Experts.Count} experts in the config, {adapters.Count} adapters given");
         var shapes = TargetLinears.WeightShapes(model);
-        foreach (var a in adapters) a.CheckAgainst(shapes, $"base model ({model.Config.Architecture})");
+        foreach (var a in adapters) a.CheckAgainst(shapes, $"the base model ({model.Config.Architecture})");
         var layouts = adapters
             .Select(a => (Func<string, (int Rank, double Scaling)?>)(m => a.Modules.TryGetValue(m, out var w) ? (w.Rank, w.Scaling) : null))
             .ToArray();

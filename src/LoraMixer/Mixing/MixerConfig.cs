@@ -125,8 +125,8 @@ public sealed record MixerConfig
         var text = ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true });
         AtomicFile.Write(System.IO.Path.Combine(mixerDir, "mixer_config.json"), s =>
         {
-            using var w = new StreamWriter(s);
-            w.Write(text);
+            var bytes = System.Text.Encoding.UTF8.GetBytes(text);
+            s.Write(bytes, 0, bytes.Length);
         });
     }
 }

@@ -13,7 +13,7 @@ public sealed class RoutingStatistics
     private readonly double[] _entropySum;
     private readonly double[] _tokens;
 
-    /// <summary>Creates empty statistics for <paramref name="routers"/> routers, <paramref name="experts"/> experts and the given tasks.</summary>
+    /// <summary>Creates empty statistics for the given routers, experts and tasks.</summary>
     public RoutingStatistics(IReadOnlyList<string> routerNames, IReadOnlyList<string> expertNames, IReadOnlyList<string> taskNames)
     {
         RouterNames = routerNames;

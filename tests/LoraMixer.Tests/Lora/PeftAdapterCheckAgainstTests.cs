@@ -27,7 +27,7 @@ public sealed class PeftAdapterCheckAgainstTests
     {
         using var adapter = PeftAdapter.Load(Write(Config(), (A("model.model.layers.0.self_attn.q_proj"), [2, 16]), (B("model.model.layers.0.self_attn.q_proj"), [8, 2])), "ad");
         var error = Assert.Throws<AdapterMismatchException>(() => adapter.CheckAgainst(Base, "models/tiny"));
-        Assert.Contains("adapter 'ad' adapts module 'model.model.layers.0.self_attn.q_proj', which base model models/tiny does not have", error.Message);
+        Assert.Contains("adapter 'ad' adapts module 'model.model.layers.0.self_attn.q_proj', which models/tiny does not have", error.Message);
         Assert.Contains($"similar modules there: {Q0}, {Q1}", error.Message);
     }
 
@@ -36,7 +36,7 @@ public sealed class PeftAdapterCheckAgainstTests
     {
         using var adapter = PeftAdapter.Load(Write(Config(), (A(Q0), [2, 32]), (B(Q0), [8, 2])), "ad");
         var error = Assert.Throws<AdapterMismatchException>(() => adapter.CheckAgainst(Base, "tiny"));
-        Assert.Contains($"module '{Q0}' has lora_A [2, 32] and lora_B [8, 2], but base model tiny has weight [8, 16]", error.Message);
+        Assert.Contains($"module '{Q0}' has lora_A [2, 32] and lora_B [8, 2], but tiny has weight [8, 16]", error.Message);
     }
 
     [Fact]
@@ -44,6 +44,6 @@ public sealed class PeftAdapterCheckAgainstTests
     {
         using var adapter = PeftAdapter.Load(Write(Config(), (A(K0), [2, 16]), (B(K0), [8, 2])), "ad");
         var error = Assert.Throws<AdapterMismatchException>(() => adapter.CheckAgainst(Base, "tiny"));
-        Assert.Contains($"module '{K0}' has lora_A [2, 16] and lora_B [8, 2], but base model tiny has weight [4, 16]", error.Message);
+        Assert.Contains($"module '{K0}' has lora_A [2, 16] and lora_B [8, 2], but tiny has weight [4, 16]", error.Message);
     }
 }
