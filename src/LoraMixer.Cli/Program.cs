@@ -8,6 +8,7 @@ root.Add(GenerateCommand.Create());
 root.Add(TokenizeCommand.Create());
 root.Add(LogitsCommand.Create());
 root.Add(ConvertCommand.Create());
+root.Add(DemoCommand.Create());
 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)

@@ -93,6 +93,11 @@ public static class DefaultModel
             var device = settings.Device ?? CPU;
             using var model = new LlamaForCausalLM(Config, device);
             var parameters = model.named_parameters().Select(p => new KeyValuePair<string, TorchSharp.Modules.Parameter>(p.name, p.parameter)).ToArray();
+            // HF Llama's initialisation: every matrix N(0, 0.02), norms at 1 (TorchSharp's defaults would give
+            // the tied embedding N(0, 1) rows and logits far too large to train from).
+            using (no_grad())
+                foreach (var (_, p) in parameters)
+                    if (p.dim() == 2) p.normal_(0, 0.02);
             model.train();
             var objective = new CausalLmObjective(model, parameters, data.Train, data.Eval, fine.BatchSize, fine.Trainer.Seed, DemoTokenizer.PadId);
             var summary = new Trainer(fine.Trainer, objective).Run(progress, ct);

@@ -104,6 +104,7 @@ public sealed class MixerLinearTests
         var w = randn(3, MixerTestBench.In);
         soft.SetRouter(w);
         top.SetRouter(w);
+        Assert.True(soft.BaseWeight.allclose(top.BaseWeight, rtol: 0, atol: 0), "both benches must be built from the same weights");
         var x = randn(2, 9, MixerTestBench.In);
         Assert.True(top.Mixer.forward(x).allclose(soft.Mixer.forward(x), rtol: 1e-5, atol: 1e-5));
     }

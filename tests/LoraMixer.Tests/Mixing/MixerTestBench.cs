@@ -19,14 +19,15 @@ internal sealed class MixerTestBench
 
     public MixerTestBench(long seed, int[] ranks, double[] scalings, RoutingSettings settings)
     {
-        manual_seed(seed);
-        BaseWeight = randn(Out, In);
-        BaseBias = randn(Out);
+        // A private generator: other tests may reseed torch's global RNG concurrently.
+        var g = new Generator((ulong)seed);
+        BaseWeight = randn(Out, In, generator: g);
+        BaseBias = randn(Out, generator: g);
         Experts = new LoraLinear[ranks.Length];
         for (int e = 0; e < ranks.Length; e++)
         {
             Experts[e] = new LoraLinear(NewBase(), ranks[e], scalings[e]);
-            Experts[e].SetWeights(randn(ranks[e], In), randn(Out, ranks[e]));
+            Experts[e].SetWeights(randn(ranks[e], In, generator: g), randn(Out, ranks[e], generator: g));
         }
         Slot = new RoutingSlot("router", 0, new Router(ranks.Length, In, CPU), settings);
         var layout = ranks.Select((r, e) => ((int, double)?)(r, scalings[e])).ToArray();

@@ -1,0 +1,217 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using LoraMixer.Data;
+using LoraMixer.Generation;
+using LoraMixer.Lora;
+using LoraMixer.Mixing;
+using LoraMixer.Models;
+using LoraMixer.Models.Llama;
+using LoraMixer.Tokenization;
+using LoraMixer.Training;
+using static TorchSharp.torch;
+
+namespace LoraMixer.Demo;
+
+/// <summary>Runs a training stage under the caller's progress display.</summary>
+public delegate TrainingSummary TrainingHost(string title, Func<IProgress<TrainingProgress>, CancellationToken, TrainingSummary> work);
+
+/// <summary>
+/// The README's main job: on the built-in multi-task suite and the embedded default model, trains one
+/// expert per task (stage 1, hard routing), a multi-task LoRA with the same parameter budget, and the
+/// routers of two LoRA-Mixers (stage 2 with RSL: plug-and-play over the frozen experts, and joint with the
+/// experts fine-tuned under preservation), then evaluates every method on held-out items of every task.
+/// </summary>
+public static class DemoRunner
+{
+    /// <summary>Method names in table order.</summary>
+    public static readonly IReadOnlyList<string> MethodNames = new[]
+    {
+        "base model", "single-task LoRA (oracle)", "multi-task LoRA", "uniform merge", "LoRA-Mixer (joint)", "LoRA-Mixer (plug-and-play)",
+    };
+
+    /// <summary>Runs the demo; <paramref name="log"/> receives one line per phase.</summary>
+    public static DemoResult Run(DemoOptions options, TrainingHost host, Action<string> log)
+    {
+        var clock = Stopwatch.StartNew();
+        string outDir = Path.GetFullPath(options.OutputDir);
+        string trainingDir = Path.Combine(outDir, "training");
+        if (Directory.Exists(trainingDir)) Directory.Delete(trainingDir, recursive: true); // the demo always trains afresh
+        Directory.CreateDirectory(outDir);
+        var device = options.Device ?? CPU;
+
+        string baseDir = options.BaseModelDir ?? DefaultModel.CacheDir();
+        if (!DefaultModel.Exists(baseDir))
+        {
+            log($"pretraining the default model into {baseDir} (first run only)");
+            var pre = host("pretrain", (p, ct) => DefaultModel.Pretrain(baseDir, options.Pretrain with { Device = device }, p, ct));
+            if (pre.Interrupted) throw new OperationCanceledException("pretraining was interrupted; run the demo again to start over");
+        }
+        else log($"base model: {baseDir}");
+        var tokenizer = TokenizerLoader.Load(baseDir);
+
+        var tasks = DemoSuite.Tasks.Select(t => t.Name).ToArray();
+        var train = new List<DemoItem>();
+        var tests = new Dictionary<string, IReadOnlyList<DemoItem>>();
+        foreach (var task in tasks)
+        {
+            var (tr, te) = DemoSuite.GenerateSplit(task, options.TrainPerTask, options.TestPerTask, options.Seed);
+            train.AddRange(tr);
+            tests[task] = te;
+        }
+        var rng = new Random(options.Seed);
+        var trainRecords = train.OrderBy(_ => rng.Next()).Select(DemoSuite.ToRecord).ToArray();
+        var stage2Records = trainRecords.OrderBy(_ => rng.Next()).Take(options.Stage2Samples).ToArray();
+        log($"suite: {tasks.Length} tasks ({string.Join(", ", tasks)}), {options.TrainPerTask} training and {options.TestPerTask} test items each");
+
+        var results = new List<DemoMethodResult>();
+        var routing = new Dictionary<string, RoutingStatistics>();
+        var logs = new Dictionary<string, string>();
+        var expertConfig = new LoraConfig
+        {
+            R = options.Rank, LoraAlpha = 2 * options.Rank, TargetModules = TargetLinears.AttentionProjections,
+            BaseModelNameOrPath = baseDir, LoraDropout = 0.0,
+        };
+        MixerConfig MixerConfigFor(LlamaForCausalLM m) => new()
+        {
+            BaseModel = baseDir,
+            Architecture = m.Config.Architecture,
+            HiddenSize = m.Config.HiddenSize,
+            NumHiddenLayers = m.Config.NumHiddenLayers,
+            TopK = Math.Min(options.TopK, tasks.Length),
+            Experts = tasks.Select(t => new MixerExpert(t, "experts/" + t)).ToArray(),
+        };
+        FineTuneSettings Settings(string stage, int steps, double lr) => new()
+        {
+            MaxLength = 64,
+            BatchSize = options.BatchSize,
+            EvalFraction = 0.05,
+            MaxEvalExamples = 64,
+            Trainer = new TrainerOptions
+            {
+                MaxSteps = steps, LearningRate = lr, WarmupRatio = 0.05, MinLearningRateRatio = 0.1, Seed = options.Seed,
+                CheckpointEvery = Math.Max(10, steps / 4), OutputDir = Path.Combine(trainingDir, stage),
+            },
+        };
+
+        // 1. The base model as it is.
+        using (var model = ModelLoader.Load(baseDir, device))
+        {
+            log("evaluating the base model");
+            results.Add(Evaluate(MethodNames[0], model, tokenizer, tests, 0, null));
+        }
+
+        // 2. Stage 1: one expert per task, all trained in one run with hard routing.
+        string stage1Dir = Path.Combine(outDir, "mixers", "stage1");
+        using (var model = ModelLoader.Load(baseDir, device))
+        {
+            LoraMixerModel? mixer = null;
+            host("stage 1: experts (hard routing)", (p, ct) =>
+            {
+                var (m, s) = MixerTrainingJob.TrainExperts(model, tokenizer, trainRecords, tasks, expertConfig, MixerConfigFor(model),
+                    Settings("stage1", options.Stage1Steps, options.LoraLearningRate), p, ct);
+                mixer = m;
+                return s;
+            });
+            using var trained = mixer!;
+            logs["stage 1 experts"] = Path.Combine(trainingDir, "stage1", "train_log.jsonl");
+            MixerCheckpoint.Save(trained, stage1Dir);
+            long perExpert = ExpertParameterCount(trained) / tasks.Length;
+
+            log("evaluating each expert on its own task (hard routing)");
+            trained.SetRouting(new RoutingSettings(RoutingMode.Hard));
+            results.Add(Evaluate(MethodNames[1], model, tokenizer, tests, perExpert,
+                (task, count) => trained.SetHardExperts(full(new long[] { count }, (long)Array.IndexOf(tasks, task), ScalarType.Int64))));
+            trained.SetHardExperts(null);
+
+            log("evaluating the uniform merge of the experts");
+            trained.SetRouting(new RoutingSettings(RoutingMode.Soft)); // zero routers: every expert weighted 1/E, i.e. the averaged update
+            results.Add(Evaluate(MethodNames[3], model, tokenizer, tests, 0, null));
+        }
+
+        // 3. One multi-task LoRA with the parameter budget of all experts together.
+        using (var model = ModelLoader.Load(baseDir, device))
+        {
+            var config = expertConfig with { R = options.Rank * tasks.Length, LoraAlpha = 2 * options.Rank * tasks.Length };
+            PeftAdapter? adapter = null;
+            host("multi-task LoRA", (p, ct) =>
+            {
+                var (a, s) = LoraTrainingJob.Run(model, tokenizer, trainRecords, config, "multitask",
+                    Settings("multitask", options.Stage1Steps, options.LoraLearningRate), p, ct);
+                adapter = a;
+                return s;
+            });
+            using var trained = adapter!;
+            trained.Save(Path.Combine(outDir, "adapters", "multitask"));
+            logs["multi-task LoRA"] = Path.Combine(trainingDir, "multitask", "train_log.jsonl");
+            log("evaluating the multi-task LoRA");
+            results.Add(Evaluate(MethodNames[2], model, tokenizer, tests, trained.Modules.Values.Sum(w => w.A.numel() + w.B.numel()), null));
+        }
+
+        // 4. Stage 2 of both paradigms: routers with RSL (joint also fine-tunes the experts under preservation).
+        foreach (var (name, method, trainExperts) in new[] { ("joint", MethodNames[4], true), ("plug-and-play", MethodNames[5], false) })
+        {
+            using var model = ModelLoader.Load(baseDir, device);
+            using var mixer = MixerCheckpoint.Load(model, stage1Dir);
+            RoutingStatistics? stats = null;
+            string stage = "stage2-" + name;
+            var rsl = trainExperts ? options.Rsl with { Beta = options.JointBeta } : options.Rsl;
+            host($"stage 2 ({name}): routers with RSL", (p, ct) =>
+            {
+                var (s, st) = MixerTrainingJob.TrainRouters(mixer, tokenizer, stage2Records, tasks,
+                    new RoutingSettings(RoutingMode.Soft, mixer.Config.TopK), rsl, trainExperts,
+                    Settings(stage, options.Stage2Steps, trainExperts ? options.LoraLearningRate : options.RouterLearningRate), p, ct);
+                stats = st;
+                return s;
+            });
+            mixer.SetTrainingRecord(new JsonObject
+            {
+                ["paradigm"] = name, ["stage2_samples"] = stage2Records.Length, ["stage2_steps"] = options.Stage2Steps,
+                ["rsl_alpha"] = rsl.Alpha, ["rsl_lambda"] = rsl.Lambda, ["entropy_sign"] = rsl.EntropySign, ["beta"] = rsl.Beta,
+            });
+            MixerCheckpoint.Save(mixer, Path.Combine(outDir, "mixers", name));
+            logs[$"stage 2 {name}"] = Path.Combine(trainingDir, stage, "train_log.jsonl");
+            log($"evaluating LoRA-Mixer ({name}), top-{mixer.Config.TopK} routing");
+            mixer.SetRouting(mixer.Config.InferenceRouting);
+            long trainable = mixer.RouterParameters().Sum(p => p.Value.numel()) + (trainExperts ? ExpertParameterCount(mixer) : 0);
+            results.Add(Evaluate(method, model, tokenizer, tests, trainable, null));
+            routing[method] = TestRouting(mixer, tokenizer, tests, tasks);
+        }
+
+        var ordered = MethodNames.Select(n => results.First(r => r.Method == n)).ToArray();
+        var result = new DemoResult(tasks, ordered, routing, logs, outDir, clock.Elapsed);
+        DemoReport.Write(result);
+        return result;
+    }
+
+    private static long ExpertParameterCount(LoraMixerModel mixer) =>
+        mixer.Projections.Sum(p => Enumerable.Range(0, p.Experts).Sum(e => (long)p.Ranks[e] * (p.lora_A.shape[2] + p.lora_B.shape[1])));
+
+    /// <summary>Greedy answers to every test prompt of every task; accuracy in percent.</summary>
+    private static DemoMethodResult Evaluate(string method, LlamaForCausalLM model, ITokenizer tokenizer,
+        IReadOnlyDictionary<string, IReadOnlyList<DemoItem>> tests, long trainable, Action<string, int>? beforeTask)
+    {
+        var generator = new TextGenerator(model, tokenizer, model.Config.EosTokenIds);
+        var options = new GenerationOptions { MaxNewTokens = 16, StopStrings = new[] { "\n" } };
+        var accuracy = new Dictionary<string, double>();
+        long tokens = 0;
+        var clock = Stopwatch.StartNew();
+        foreach (var (task, items) in tests)
+        {
+            beforeTask?.Invoke(task, items.Count);
+            var outputs = generator.Generate(items.Select(i => i.Prompt).ToArray(), options);
+            int correct = items.Where((item, i) => DemoSuite.IsCorrect(item, outputs[i].Text)).Count();
+            tokens += outputs.Sum(o => o.TokenIds.Count);
+            accuracy[task] = 100.0 * correct / Math.Max(1, items.Count);
+        }
+        return new DemoMethodResult(method, accuracy, trainable, tokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds));
+    }
+
+    /// <summary>Routing statistics of a mixer over the test items (prompt and answer) of every task.</summary>
+    private static RoutingStatistics TestRouting(LoraMixerModel mixer, ITokenizer tokenizer,
+        IReadOnlyDictionary<string, IReadOnlyList<DemoItem>> tests, IReadOnlyList<string> tasks)
+    {
+        var encoder = new ExampleEncoder(tokenizer, 64, tasks);
+        var examples = tests.Values.SelectMany(items => items).Select(i => encoder.Encode(DemoSuite.ToRecord(i))).ToArray();
+        return MixerTrainingJob.CollectStatistics(mixer, examples, tasks, 32);
+    }
+}

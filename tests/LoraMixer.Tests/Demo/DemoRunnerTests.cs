@@ -1,0 +1,41 @@
+using System.Text.Json.Nodes;
+using LoraMixer.Demo;
+using LoraMixer.Mixing;
+using LoraMixer.Models;
+using LoraMixer.Tests.Training;
+
+namespace LoraMixer.Tests.Demo;
+
+[Collection(TrainingCollection.Name)]
+public sealed class DemoRunnerTests
+{
+    [Fact]
+    public void Quick_demo_trains_every_method_and_writes_the_report()
+    {
+        string outDir = TestPaths.NewTempDir();
+        var lines = new List<string>();
+        var result = DemoRunner.Run(DemoOptions.Quick(outDir, Path.Combine(outDir, "base")), (_, work) => work(null!, default), lines.Add);
+
+        Assert.Contains(lines, l => l.StartsWith("pretraining the default model"));
+        Assert.Equal(DemoRunner.MethodNames, result.Methods.Select(m => m.Method));
+        Assert.All(result.Methods, m => Assert.Equal(DemoSuite.Tasks.Select(t => t.Name), m.Accuracy.Keys));
+        Assert.Equal(0, result.Methods[0].TrainableParameters);
+        Assert.True(result.Methods[2].TrainableParameters == result.Methods[1].TrainableParameters * DemoSuite.Tasks.Count,
+            "the multi-task LoRA must have the parameter budget of all experts together");
+
+        string readme = File.ReadAllText(Path.Combine(outDir, "README.md"));
+        foreach (var method in DemoRunner.MethodNames) Assert.Contains(method, readme);
+        foreach (var png in new[] { "accuracy.png", "loss-curves.png", "routing-lora-mixer-joint-layer0.png", "load-lora-mixer-plug-and-play.png" })
+            Assert.True(File.Exists(Path.Combine(outDir, png)), $"{png} is missing");
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")))!.AsObject();
+        Assert.Equal(6, json["methods"]!.AsArray().Count);
+
+        // The saved mixers are complete LoRA-Mixer folders that load onto the base model.
+        foreach (var name in new[] { "stage1", "joint", "plug-and-play" })
+        {
+            using var model = ModelLoader.Load(Path.Combine(outDir, "base"));
+            using var mixer = MixerCheckpoint.Load(model, Path.Combine(outDir, "mixers", name));
+            Assert.Equal(DemoSuite.Tasks.Count, mixer.Experts);
+        }
+    }
+}
