@@ -16,8 +16,8 @@ public static class DemoSuite
     private static readonly (DemoTask Task, Generator Generate)[] Definitions =
     [
         (new DemoTask("add", "Sum of two numbers 0-99: \"37+45\" -> \"82\"."), Add),
-        (new DemoTask("reverse", "4-6 spaced lowercase letters in reverse order (never a palindrome): \"k q z m\" -> \"m z q k\"."), Reverse),
-        (new DemoTask("sort", "4-5 distinct spaced digits in ascending order (never already sorted): \"3 9 1 4\" -> \"1 3 4 9\"."), Sort),
+        (new DemoTask("reverse", "3-4 spaced lowercase letters in reverse order (never a palindrome): \"k q z m\" -> \"m z q k\"."), Reverse),
+        (new DemoTask("sort", "3-4 distinct spaced digits in ascending order (never already sorted): \"3 9 1\" -> \"1 3 9\"."), Sort),
         (new DemoTask("lookup", "Value of the queried key in 3-4 key=value pairs: \"b=4 k=7 x=2 ? k\" -> \"7\"."), Lookup),
         (new DemoTask("sentiment", "Majority polarity of 3-5 words from a small lexicon: \"the food was awful\" -> \"neg\"."), Sentiment),
     ];
@@ -100,7 +100,7 @@ public static class DemoSuite
     {
         while (true)
         {
-            var letters = new char[random.Next(4, 7)];
+            var letters = new char[random.Next(3, 5)];
             for (int i = 0; i < letters.Length; i++) letters[i] = (char)('a' + random.Next(26));
             var reversed = letters.Reverse().ToArray();
             // A palindrome would be solvable by copying, which pretraining teaches.
@@ -115,7 +115,7 @@ public static class DemoSuite
         {
             var digits = Enumerable.Range(0, 10).ToArray();
             random.Shuffle(digits);
-            var chosen = digits[..random.Next(4, 6)];
+            var chosen = digits[..random.Next(3, 5)];
             var sorted = chosen.Order().ToArray();
             if (chosen.SequenceEqual(sorted)) continue;
             return (string.Join(' ', chosen), string.Join(' ', sorted));

@@ -6,7 +6,7 @@ namespace LoraMixer.Demo;
 public sealed record PretrainSettings
 {
     /// <summary>Optimizer steps.</summary>
-    public int Steps { get; init; } = 600;
+    public int Steps { get; init; } = 1500;
     /// <summary>Corpus documents generated.</summary>
     public int Documents { get; init; } = 20000;
     /// <summary>Documents per step.</summary>

@@ -12,8 +12,8 @@ public static partial class IndependentSolver
     private static readonly string[] Negative = ["bad", "sad", "awful", "poor", "dull", "cold", "rude", "hate", "ugly", "worst"];
 
     [GeneratedRegex(@"^(\d{1,2})\+(\d{1,2})$")] private static partial Regex AddInput();
-    [GeneratedRegex(@"^[a-z]( [a-z]){3,5}$")] private static partial Regex ReverseInput();
-    [GeneratedRegex(@"^\d( \d){3,4}$")] private static partial Regex SortInput();
+    [GeneratedRegex(@"^[a-z]( [a-z]){2,3}$")] private static partial Regex ReverseInput();
+    [GeneratedRegex(@"^\d( \d){2,3}$")] private static partial Regex SortInput();
     [GeneratedRegex(@"^([a-z]=\d )+\? [a-z]$")] private static partial Regex LookupInput();
     [GeneratedRegex(@"^[a-z]+( [a-z]+){2,4}$")] private static partial Regex WordsInput();
 
