@@ -71,6 +71,7 @@ public static class MixerTrainingJob
             ? mixer.ExpertParameters().Select(p => (p.Value, p.Value.detach().clone().DetachFromDisposeScope())).ToArray()
             : Array.Empty<(Parameter, Tensor)>();
         var parameters = mixer.RouterParameters().Concat(trainExperts ? mixer.ExpertParameters() : []).ToArray();
+        Dictionary<string, double>? routingMetrics = null;
         var objective = new CausalLmObjective(mixer.Model, parameters, data.Train, data.Eval, settings.BatchSize,
             settings.Trainer.Seed, tokenizer.EosId ?? 0)
         {
@@ -80,6 +81,7 @@ public static class MixerTrainingJob
                 var probabilities = mixer.TakeRecordedProbabilities();
                 try
                 {
+                    routingMetrics = StepRoutingMetrics(probabilities, batch.AttentionMask);
                     Tensor loss = RoutingLoss.Compute(probabilities, batch.AttentionMask, rsl.Alpha, rsl.LambdaAt(step, total), rsl.EntropySign);
                     if (initial.Length > 0)
                         loss = loss + rsl.Beta * RoutingLoss.Preservation(initial.Select(p => ((Tensor)p.Item1, p.Item2)));
@@ -90,6 +92,7 @@ public static class MixerTrainingJob
                     DisposeAll(probabilities);
                 }
             },
+            ExtraMetrics = () => routingMetrics,
             SetTraining = mixer.Train,
         };
         try
@@ -140,6 +143,23 @@ public static class MixerTrainingJob
             mixer.SetRecording(false);
         }
         return stats;
+    }
+
+    /// <summary>Per router of one batch: mean token entropy and the largest expert load (share of top-1), for the training log.</summary>
+    private static Dictionary<string, double> StepRoutingMetrics(IReadOnlyList<Tensor> probabilities, Tensor tokenMask)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var metrics = new Dictionary<string, double>();
+        for (int r = 0; r < probabilities.Count; r++)
+        {
+            var p = probabilities[r].detach();
+            metrics[$"router{r}_entropy"] = Math.Round(RoutingLoss.Entropy(p, tokenMask).item<float>(), 4);
+            var load = nn.functional.one_hot(p.argmax(-1), p.shape[^1]).to(ScalarType.Float32) * tokenMask.unsqueeze(-1).to(ScalarType.Float32);
+            var share = load.sum(new long[] { 0, 1 }) / load.sum().clamp_min(1);
+            metrics[$"router{r}_max_load"] = Math.Round(share.max().item<float>(), 4);
+        }
+        return metrics;
     }
 
     private static void DisposeAll(IEnumerable<Tensor> tensors)

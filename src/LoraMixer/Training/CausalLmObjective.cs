@@ -49,6 +49,9 @@ public sealed class CausalLmObjective : ITrainingObjective
     /// </summary>
     public Func<TrainingBatch, int, int, Tensor?>? ExtraLoss { get; init; }
 
+    /// <summary>Extra metrics of the latest training forward pass (e.g. routing statistics), merged into the step's log line.</summary>
+    public Func<IReadOnlyDictionary<string, double>?>? ExtraMetrics { get; init; }
+
     /// <summary>Switches dropout of the trained modules on (true) or off (false).</summary>
     public Action<bool>? SetTraining { get; init; }
 
@@ -71,8 +74,9 @@ public sealed class CausalLmObjective : ITrainingObjective
         var extra = ExtraLoss?.Invoke(batch, _step, _totalSteps);
         var loss = extra is null ? ce : ce + extra;
         (loss * lossScale).backward();
-        var metrics = extra is null ? null : new Dictionary<string, double> { ["aux_loss"] = extra.item<float>() };
-        return new MicroStepResult(ce.item<float>(), batch.TokenCount, metrics);
+        var metrics = extra is null ? new Dictionary<string, double>() : new Dictionary<string, double> { ["aux_loss"] = extra.item<float>() };
+        foreach (var (key, value) in ExtraMetrics?.Invoke() ?? new Dictionary<string, double>()) metrics[key] = value;
+        return new MicroStepResult(ce.item<float>(), batch.TokenCount, metrics.Count > 0 ? metrics : null);
     }
 
     /// <inheritdoc />
