@@ -28,6 +28,8 @@ internal static class GenerateCommand
         {
             model, prompt, maxTokens, temperature, topP, topK, seed, stop, device,
         };
+        var adaptation = new ModelAdaptation();
+        foreach (var option in adaptation.Options) command.Add(option);
         command.SetAction(result => CommonOptions.Run(result, () =>
         {
             var options = new GenerationOptions
@@ -40,9 +42,11 @@ internal static class GenerateCommand
                 StopStrings = (result.GetValue(stop) ?? Array.Empty<string>()).Select(Unescape).ToArray(),
             };
             options.Validate();
+            adaptation.Validate(result);
             string dir = result.GetValue(model)!;
             var torchDevice = CommonOptions.ResolveDevice(result, device);
             using var lm = ModelLoader.Load(dir, torchDevice);
+            using var adapted = adaptation.Apply(result, lm);
             var tokenizer = TokenizerLoader.Load(dir);
             var generator = new TextGenerator(lm, tokenizer, lm.Config.EosTokenIds);
             string[] prompts = result.GetValue(prompt)!;

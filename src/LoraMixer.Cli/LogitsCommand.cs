@@ -20,9 +20,12 @@ internal static class LogitsCommand
         {
             model, ids, text, output, device,
         };
+        var adaptation = new ModelAdaptation();
+        foreach (var option in adaptation.Options) command.Add(option);
         command.SetAction(result => CommonOptions.Run(result, () =>
         {
             string dir = result.GetValue(model)!;
+            adaptation.Validate(result);
             int[] tokens = (result.GetValue(ids), result.GetValue(text)) switch
             {
                 (string list, null) => ParseIds(list),
@@ -30,6 +33,7 @@ internal static class LogitsCommand
                 _ => throw new ArgumentException("give exactly one of --ids and --text"),
             };
             using var lm = ModelLoader.Load(dir, CommonOptions.ResolveDevice(result, device));
+            using var adapted = adaptation.Apply(result, lm);
             if (tokens.Length == 0) throw new ArgumentException("--ids is empty");
             int bad = Array.FindIndex(tokens, t => t < 0 || t >= lm.VocabSize);
             if (bad >= 0) throw new ArgumentException($"--ids: id {tokens[bad]} at position {bad} is outside the vocabulary [0, {lm.VocabSize})");
