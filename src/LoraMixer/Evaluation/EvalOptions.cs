@@ -1,0 +1,31 @@
+namespace LoraMixer.Evaluation;
+
+/// <summary>How a benchmark is run; the defaults follow lm-evaluation-harness.</summary>
+public sealed record EvalOptions
+{
+    /// <summary>Evaluate a seeded random subset of this many examples (null: all).</summary>
+    public int? Limit { get; init; }
+    /// <summary>Number of in-context exemplars (0: zero-shot).</summary>
+    public int Shots { get; init; }
+    /// <summary>Seed of the subset, the few-shot draw and the bootstrap.</summary>
+    public int Seed { get; init; } = 1234;
+    /// <summary>Sequences per forward pass or generation batch.</summary>
+    public int BatchSize { get; init; } = 8;
+    /// <summary>Most generated tokens per example (null: 256 for GSM8K, 512 for HumanEval).</summary>
+    public int? MaxNewTokens { get; init; }
+    /// <summary>Bootstrap resamples of the 95% confidence intervals.</summary>
+    public int BootstrapResamples { get; init; } = Bootstrap.DefaultResamples;
+    /// <summary>Sandboxing and permission for running generated code (HumanEval); off unless set.</summary>
+    public CodeExecutionOptions CodeExecution { get; init; } = new();
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the bad setting.</summary>
+    public void Validate()
+    {
+        if (Limit is < 1) throw new ArgumentException($"limit must be ≥ 1, got {Limit}");
+        if (Shots < 0) throw new ArgumentException($"shots must be ≥ 0, got {Shots}");
+        if (BatchSize < 1) throw new ArgumentException($"batch size must be ≥ 1, got {BatchSize}");
+        if (MaxNewTokens is < 1) throw new ArgumentException($"max new tokens must be ≥ 1, got {MaxNewTokens}");
+        if (BootstrapResamples < 1) throw new ArgumentException($"bootstrap resamples must be ≥ 1, got {BootstrapResamples}");
+        CodeExecution.Validate();
+    }
+}

@@ -1,0 +1,140 @@
+using LoraMixer.Evaluation;
+using LoraMixer.Models;
+using LoraMixer.Models.Llama;
+using LoraMixer.Tests.Models;
+using LoraMixer.Tokenization;
+
+namespace LoraMixer.Tests.Evaluation;
+
+public sealed class ProtocolTests : IDisposable
+{
+    private readonly LlamaForCausalLM _model = ModelLoader.Load(ReferenceFixture.Load("tiny-llama").Dir);
+    private readonly ITokenizer _tokenizer = EvalTestData.DemoCharTokenizer();
+
+    public void Dispose() => _model.Dispose();
+
+    private static readonly MultipleChoiceExample[] Arc =
+    {
+        new("q1", "Which is hot?", new[] { "A", "B", "C" }, new[] { "ice", "a big fire", "snow" }, 1),
+        new("q2", "Which is wet?", new[] { "1", "2" }, new[] { "water", "dust" }, 0),
+        new("q3", "Which flies?", new[] { "A", "B", "C", "D" }, new[] { "a bird", "a stone", "a rock", "x" }, 0),
+        new("q4", "Which is cold?", new[] { "A", "B" }, new[] { "snow", "lava" }, 0),
+    };
+
+    [Fact]
+    public void Arc_accuracy_and_length_normalised_accuracy_follow_the_choice_log_likelihoods()
+    {
+        var result = new ArcEvaluator(Arc, challenge: true).Evaluate(_model, _tokenizer, new EvalOptions { BatchSize = 3 });
+        var scorer = new LoglikelihoodScorer(_model, _tokenizer);
+        int correct = 0, correctNorm = 0;
+        foreach (var e in Arc)
+        {
+            var ll = scorer.Score(e.Choices.Select(c => new LoglikelihoodRequest($"Question: {e.Question}\nAnswer:", " " + c)).ToArray())
+                .Select(r => r.LogLikelihood).ToArray();
+            var norm = ll.Select((v, i) => v / e.Choices[i].Length).ToArray();
+            if (Array.IndexOf(ll, ll.Max()) == e.Gold) correct++;
+            if (Array.IndexOf(norm, norm.Max()) == e.Gold) correctNorm++;
+        }
+        Assert.Equal("arc_challenge", result.Task);
+        Assert.Equal(4, result.N);
+        Assert.Equal(correct / 4.0, result.Metric("acc").Value, 12);
+        Assert.Equal(correctNorm / 4.0, result.Metric("acc_norm").Value, 12);
+        Assert.Equal(ArcEvaluator.TemplateId, result.TemplateId);
+        var ci = result.Metric("acc").Ci95;
+        Assert.True(ci.Lower <= result.Metric("acc").Value && result.Metric("acc").Value <= ci.Upper);
+        Assert.True(result.TokensPerSecond > 0);
+    }
+
+    [Fact]
+    public void MedQa_prompt_lists_lettered_options()
+    {
+        var e = new MultipleChoiceExample("r1", "Next?", new[] { "A", "B" }, new[] { "Rest", "Run" }, 1);
+        Assert.Equal("Question: Next?\nA. Rest\nB. Run\nAnswer:", MedQaEvaluator.Prompt(e));
+    }
+
+    [Fact]
+    public void Cola_reports_mcc_of_the_label_word_predictions()
+    {
+        var sentences = new[] { "The cat sat.", "Cat the sat.", "She runs.", "Runs she the.", "Birds fly.", "Fly birds the." }
+            .Select((s, i) => new LabeledSentence(s, i % 2 == 0 ? 1 : 0)).ToArray();
+        var result = new ColaEvaluator(sentences).Evaluate(_model, _tokenizer, new EvalOptions());
+        var scorer = new LoglikelihoodScorer(_model, _tokenizer);
+        var predicted = sentences.Select(s =>
+        {
+            var ll = scorer.Score(new[] { new LoglikelihoodRequest(ColaEvaluator.Prompt(s), " no"), new LoglikelihoodRequest(ColaEvaluator.Prompt(s), " yes") });
+            return ll[1].LogLikelihood > ll[0].LogLikelihood ? 1 : 0;
+        }).ToArray();
+        Assert.Equal("mcc", result.Metrics[0].Name);
+        Assert.Equal(ClassificationMetrics.MatthewsCorrelation(predicted, sentences.Select(s => s.Label).ToArray()), result.Metric("mcc").Value, 12);
+    }
+
+    [Fact]
+    public void Limit_evaluates_a_seeded_subset_and_shots_prefix_exemplars_from_the_pool()
+    {
+        var pool = new[] { new LabeledSentence("a joy .", 1), new LabeledSentence("dull .", 0), new LabeledSentence("fine .", 1) };
+        var sentences = Enumerable.Range(0, 10).Select(i => new LabeledSentence($"film {i} .", i % 2)).ToArray();
+        var model = new ScriptedModel(_tokenizer, "x");
+        var options = new EvalOptions { Limit = 4, Shots = 2, Seed = 5 };
+        var result = new Sst2Evaluator(sentences, pool).Evaluate(model, _tokenizer, options);
+        Assert.Equal(4, result.N);
+        Assert.Equal(2, result.Shots);
+        var subset = EvalSubset.Select(10, 4, 5);
+        string first = $"film {subset[0]} .\nQuestion: Is this sentence positive or negative?\nAnswer:";
+        var prompt = model.Prompts.First(p => p.Contains(first, StringComparison.Ordinal));
+        Assert.Equal(2, pool.Count(p => prompt.Contains(Sst2Evaluator.Prompt(p) + " " + Sst2Evaluator.LabelWords[p.Label] + "\n\n", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Gsm8k_scores_greedy_generations_strict_and_flexible()
+    {
+        var examples = new[] { new Gsm8kExample("Two plus five?", "#### 7", "7"), new Gsm8kExample("Six plus two?", "#### 8", "8"), new Gsm8kExample("Ten?", "#### 10", "10") };
+        var pool = new[] { new Gsm8kExample("One plus one?", "1+1=<<1+1=2>>2\n#### 2", "2") };
+        // The scripted model answers "7" for everything; the blank line ends generation before the junk.
+        var model = new ScriptedModel(_tokenizer, " 3+4=7 so\n#### 7\n\nQuestion: junk 8");
+        var result = new Gsm8kEvaluator(examples, pool).Evaluate(model, _tokenizer, new EvalOptions { Shots = 1, MaxNewTokens = 60 });
+        Assert.Equal(1 / 3.0, result.Metric("exact_match,strict-match").Value, 12);
+        Assert.Equal(1 / 3.0, result.Metric("exact_match,flexible-extract").Value, 12);
+        Assert.StartsWith("Question: One plus one?\nAnswer: 1+1=<<1+1=2>>2\n#### 2\n\nQuestion: ", model.Prompts[0]);
+        Assert.EndsWith("\nAnswer:", model.Prompts[0]);
+
+        var zeroShot = new ScriptedModel(_tokenizer, " 3 and 4 make 8.");
+        var flexibleOnly = new Gsm8kEvaluator(examples).Evaluate(zeroShot, _tokenizer, new EvalOptions());
+        Assert.Equal(0.0, flexibleOnly.Metric("exact_match,strict-match").Value);
+        Assert.Equal(1 / 3.0, flexibleOnly.Metric("exact_match,flexible-extract").Value, 12);
+        Assert.EndsWith("Answer: Let's think step by step.", zeroShot.Prompts[0]);
+    }
+
+    [Fact]
+    public void Gsm8k_few_shot_without_a_train_split_is_a_data_error()
+    {
+        var examples = new[] { new Gsm8kExample("Q?", "#### 1", "1") };
+        var error = Assert.Throws<LoraMixer.Errors.DataFormatException>(() =>
+            new Gsm8kEvaluator(examples).Evaluate(new ScriptedModel(_tokenizer, "1"), _tokenizer, new EvalOptions { Shots = 2 }));
+        Assert.Contains("gsm8k/train.jsonl", error.Message);
+    }
+
+    [Fact]
+    public void HumanEval_is_refused_without_permission_to_execute_code()
+    {
+        var problems = new[] { new HumanEvalProblem("t/0", "def f():\n", "    return 1\n", "def check(c):\n    assert c() == 1\n", "f") };
+        var model = new ScriptedModel(_tokenizer, "    return 1\n");
+        var error = Assert.Throws<CodeExecutionNotAllowedException>(() => new HumanEvalEvaluator(problems).Evaluate(model, _tokenizer, new EvalOptions()));
+        Assert.Contains("--allow-code-execution", error.Message);
+        Assert.Empty(model.Prompts); // refused before generating anything
+    }
+
+    [Fact]
+    public void HumanEval_executes_the_greedy_completion_cut_at_the_stop_sequence()
+    {
+        var problems = new[]
+        {
+            new HumanEvalProblem("t/0", "def add(a, b):\n", "    return a + b\n", "def check(c):\n    assert c(2, 3) == 5\n", "add"),
+            new HumanEvalProblem("t/1", "def sub(a, b):\n", "    return a - b\n", "def check(c):\n    assert c(2, 3) == -1\n", "sub"),
+        };
+        var model = new ScriptedModel(_tokenizer, "    return a + b\n\ndef junk(:\n");
+        var options = new EvalOptions { CodeExecution = new CodeExecutionOptions { PythonExecutable = EvalTestData.Python, AllowCodeExecution = true } };
+        var result = new HumanEvalEvaluator(problems).Evaluate(model, _tokenizer, options);
+        Assert.Equal(0.5, result.Metric("pass@1").Value, 12);
+        Assert.Equal(2, result.N);
+    }
+}
