@@ -10,6 +10,8 @@ root.Add(LogitsCommand.Create());
 root.Add(ConvertCommand.Create());
 root.Add(DemoCommand.Create());
 root.Add(PretrainCommand.Create());
+root.Add(EvalCommand.Create());
+root.Add(DataPrepareCommand.Create());
 root.Add(LoraTrainCommand.Create());
 root.Add(new Command("mixer", "Train and inspect LoRA-Mixers") { MixerTrainCommand.Create(), MixerInspectCommand.Create() });
 
