@@ -16,13 +16,13 @@ public static class SelectiveScan
     public const long ChunkElementBudget = 1 << 16;
 
     /// <summary>
-    /// The automatic chunk length for a batch, inner width and state size: the largest power of two in
-    /// [8, 32] whose chunk tensors fit <see cref="ChunkElementBudget"/> (8 when none does). Below 8 the
-    /// per-chunk dispatch cost dominates; above 32 the cache misses do (measured with <c>bench mamba-scan</c>).
+    /// The automatic chunk length for a batch, inner width and state size: 16 when its chunk tensors fit
+    /// <see cref="ChunkElementBudget"/>, else 8. Below 8 the
+    /// per-chunk dispatch cost dominates; above 16 the cache misses do (measured with <c>bench mamba-scan</c>).
     /// </summary>
     public static int AutoChunkSize(long batch, long innerSize, long stateSize)
     {
-        int length = 32;
+        int length = 16;
         while (length > 8 && length * batch * innerSize * stateSize > ChunkElementBudget) length /= 2;
         return length;
     }
