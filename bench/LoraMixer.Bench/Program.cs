@@ -5,6 +5,7 @@ return args.FirstOrDefault() switch
     "forward" => ForwardBenchmark.Run(args[1..]),
     "mixer" => MixerBenchmark.Run(args[1..]),
     "train-step" => TrainStepBenchmark.Run(args[1..]),
+    "mamba-scan" => MambaScanBenchmark.Run(args[1..]),
     _ => Usage(),
 };
 

@@ -1,6 +1,7 @@
 using LoraMixer.Errors;
 using LoraMixer.IO;
 using LoraMixer.Models.Llama;
+using LoraMixer.Models.Mamba;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -9,6 +10,17 @@ namespace LoraMixer.Models;
 /// <summary>Builds a model from a Hugging Face folder: config.json plus safetensors weights.</summary>
 public static class ModelLoader
 {
+    /// <summary>
+    /// Loads whichever supported causal LM <paramref name="modelDir"/> holds: the Llama family through
+    /// <see cref="Load"/>, Mamba-1 and Falcon-Mamba through <see cref="MambaLoader.Load"/>.
+    /// </summary>
+    public static ICausalLM LoadCausalLM(string modelDir, Device? device = null)
+    {
+        if (!Directory.Exists(modelDir))
+            throw new ModelFormatException($"model folder {modelDir} does not exist");
+        return MambaConfig.DescribesStateSpaceModel(modelDir) ? MambaLoader.Load(modelDir, device) : Load(modelDir, device);
+    }
+
     /// <summary>
     /// Loads the model in <paramref name="modelDir"/> onto <paramref name="device"/> in float32, frozen
     /// and in evaluation mode. Missing or mis-shaped tensors fail with the tensor name and both shapes.

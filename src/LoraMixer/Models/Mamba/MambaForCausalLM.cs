@@ -1,0 +1,71 @@
+using LoraMixer.Models.Modules;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LoraMixer.Models.Mamba;
+
+/// <summary>
+/// A Mamba-1 or Falcon-Mamba causal language model: <see cref="MambaModel"/> plus the LM head, which is
+/// the embedding matrix when <c>tie_word_embeddings</c> is set. Prefill runs the chunked selective scan;
+/// decoding with a <see cref="MambaCache"/> costs the same per token at any length.
+/// </summary>
+public sealed class MambaForCausalLM : nn.Module, ICausalLM
+{
+#pragma warning disable IDE1006
+    /// <summary>The backbone (<c>backbone.</c> keys).</summary>
+    public readonly MambaModel backbone;
+    /// <summary>The LM head [vocab, hidden]; null when tied to the embeddings.</summary>
+    public readonly nn.Module<Tensor, Tensor>? lm_head;
+#pragma warning restore IDE1006
+
+    /// <summary>A state-space model has no positional limit; this stands for "unbounded".</summary>
+    public const int UnboundedPositions = 1 << 20;
+
+    /// <summary>Creates the model with uninitialised weights on <paramref name="device"/>.</summary>
+    public MambaForCausalLM(MambaConfig config, Device device) : base(nameof(MambaForCausalLM))
+    {
+        Config = config;
+        Device = device;
+        backbone = new MambaModel(config);
+        if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        RegisterComponents();
+        if (device.type != DeviceType.CPU) this.to(device);
+    }
+
+    /// <summary>The configuration the model was built from.</summary>
+    public MambaConfig Config { get; }
+
+    /// <inheritdoc />
+    public Device Device { get; }
+
+    /// <inheritdoc />
+    public int VocabSize => Config.VocabSize;
+
+    /// <inheritdoc />
+    public int MaxPositionEmbeddings => UnboundedPositions;
+
+    /// <summary>Scan used by every mixer for multi-token passes (chunked by default).</summary>
+    public SelectiveScanMode ScanMode
+    {
+        get => backbone.layers[0].mixer.ScanMode;
+        set { foreach (var layer in backbone.layers) layer.mixer.ScanMode = value; }
+    }
+
+    /// <summary>An empty cache; <paramref name="capacity"/> is ignored (the state does not grow).</summary>
+    public IInferenceCache CreateCache(long batch, int capacity) =>
+        new MambaCache(Config.NumHiddenLayers, batch, Config.IntermediateSize, Config.ConvKernel, Config.StateSize, Device);
+
+    /// <inheritdoc />
+    public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, IInferenceCache? cache = null, bool lastPositionOnly = false)
+    {
+        using var scope = NewDisposeScope();
+        var state = cache as MambaCache;
+        if (cache is not null && state is null) throw new ArgumentException("a Mamba model needs the cache it created", nameof(cache));
+        var hidden = backbone.Forward(inputIds, attentionMask, state);
+        if (lastPositionOnly) hidden = hidden.narrow(1, hidden.shape[1] - 1, 1);
+        var logits = lm_head is null
+            ? nn.functional.linear(hidden, backbone.EmbeddingWeight)
+            : lm_head.forward(hidden);
+        return logits.MoveToOuterDisposeScope();
+    }
+}

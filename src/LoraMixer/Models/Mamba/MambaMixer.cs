@@ -1,0 +1,105 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LoraMixer.Models.Mamba;
+
+/// <summary>
+/// The Mamba-1 mixer (HF <c>MambaMixer</c> / <c>FalconMambaMixer</c>): gated input projection,
+/// depthwise causal convolution, input-dependent (selective) state-space scan, gated output
+/// projection. <c>in_proj</c> and <c>out_proj</c> are plain linears that adapter code may replace.
+/// </summary>
+public sealed class MambaMixer : nn.Module
+{
+#pragma warning disable IDE1006 // HF names: parameter names equal the safetensors keys
+    /// <summary>Input projection [2·d_inner, hidden] to the scan input x and the gate z.</summary>
+    public nn.Module<Tensor, Tensor> in_proj;
+    /// <summary>Depthwise causal convolution over time: weight [d_inner, 1, k], optional bias [d_inner].</summary>
+    public readonly Conv1d conv1d;
+    /// <summary>Projection [time_step_rank + 2N, d_inner] to the low-rank Δ and to B and C.</summary>
+    public readonly nn.Module<Tensor, Tensor> x_proj;
+    /// <summary>Projection [d_inner, time_step_rank] (with bias) of Δ before the softplus.</summary>
+    public readonly nn.Module<Tensor, Tensor> dt_proj;
+    /// <summary>log(−A) [d_inner, N]; A = −exp(A_log) keeps the dynamics stable.</summary>
+    public readonly Parameter A_log;
+    /// <summary>Skip connection weight [d_inner].</summary>
+    public readonly Parameter D;
+    /// <summary>Output projection [hidden, d_inner].</summary>
+    public nn.Module<Tensor, Tensor> out_proj;
+#pragma warning restore IDE1006
+
+    private readonly int _inner, _kernel, _rank, _state;
+    private readonly double? _bcDtEps;
+
+    /// <summary>Creates the mixer of one block with uninitialised weights.</summary>
+    public MambaMixer(MambaConfig config) : base(nameof(MambaMixer))
+    {
+        _inner = config.IntermediateSize;
+        _kernel = config.ConvKernel;
+        _rank = config.TimeStepRank;
+        _state = config.StateSize;
+        _bcDtEps = config.NormalizesBcDt ? config.MixerRmsEps : null;
+        in_proj = nn.Linear(config.HiddenSize, 2L * _inner, hasBias: config.UseBias);
+        conv1d = nn.Conv1d(_inner, _inner, _kernel, padding: _kernel - 1, groups: _inner, bias: config.UseConvBias);
+        x_proj = nn.Linear(_inner, _rank + 2L * _state, hasBias: false);
+        dt_proj = nn.Linear(_rank, _inner, hasBias: true);
+        A_log = nn.Parameter(zeros(_inner, _state));
+        D = nn.Parameter(ones(_inner));
+        out_proj = nn.Linear(_inner, config.HiddenSize, hasBias: config.UseBias);
+        RegisterComponents();
+    }
+
+    /// <summary>Scan used for passes of more than one position (decoding steps are always sequential).</summary>
+    public SelectiveScanMode ScanMode { get; set; } = SelectiveScanMode.Chunked;
+
+    /// <summary>Longest chunk of the chunked scan; null picks <see cref="SelectiveScan.AutoChunkSize"/>.</summary>
+    public int? ChunkSize { get; set; }
+
+    /// <summary>
+    /// u [B, T, hidden] → [B, T, hidden]. <paramref name="mask"/> [B, T] (1 real, 0 padding) zeroes the
+    /// padded positions' conv input and scan input, as HF does, so left padding leaves the state at
+    /// zero until the first real token. <paramref name="cache"/> supplies and receives this layer's states.
+    /// </summary>
+    public Tensor Forward(Tensor u, Tensor? mask, MambaCache? cache, int layerIndex)
+    {
+        using var scope = NewDisposeScope();
+        long t = u.shape[1];
+        var projected = in_proj.forward(u).transpose(1, 2);                       // [B, 2·d_inner, T]
+        var x = projected.narrow(1, 0, _inner);
+        var z = projected.narrow(1, _inner, _inner);
+        var m = mask?.unsqueeze(1).to_type(u.dtype);                            // [B, 1, T]
+        if (m is not null) x = x * m;
+
+        // Causal depthwise convolution over [past k−1 inputs | new inputs]; zeros stand for "no past",
+        // which is exactly Conv1d's padding k−1 followed by truncation to T.
+        var past = cache?.ConvState(layerIndex) ?? zeros(new[] { x.shape[0], (long)_inner, _kernel - 1L }, device: x.device);
+        var window = cat(new[] { past, x }, 2);
+        x = nn.functional.silu(nn.functional.conv1d(window, conv1d.weight!, conv1d.bias, groups: _inner));
+        if (m is not null) x = x * m;
+
+        var parameters = x_proj.forward(x.transpose(1, 2));                      // [B, T, rank + 2N]
+        var dt = parameters.narrow(-1, 0, _rank);
+        var b = parameters.narrow(-1, _rank, _state);
+        var c = parameters.narrow(-1, _rank + _state, _state);
+        if (_bcDtEps is double eps)
+        {
+            // Falcon-Mamba: weightless RMS norm of B, C and Δ right after x_proj (HF rms_forward).
+            b = RmsNormalize(b, eps);
+            c = RmsNormalize(c, eps);
+            dt = RmsNormalize(dt, eps);
+        }
+        var delta = nn.functional.softplus(dt_proj.forward(dt)).transpose(1, 2); // [B, d_inner, T]; HF softplus(β=1, threshold=20)
+        var a = A_log.exp().neg();
+        var state = cache?.SsmState(layerIndex);
+        var (y, last) = t == 1 || ScanMode == SelectiveScanMode.Sequential
+            ? SelectiveScan.Sequential(x, delta, a, b, c, state)
+            : SelectiveScan.Chunked(x, delta, a, b, c, state, ChunkSize);
+        cache?.Update(layerIndex, window.narrow(2, window.shape[2] - (_kernel - 1), _kernel - 1), last);
+
+        y = (y + x * D.unsqueeze(-1)) * nn.functional.silu(z);
+        return out_proj.forward(y.transpose(1, 2)).MoveToOuterDisposeScope();
+    }
+
+    private static Tensor RmsNormalize(Tensor v, double eps) =>
+        v * rsqrt(v.pow(2).mean(new long[] { -1 }, keepdim: true) + eps);
+}
