@@ -14,11 +14,11 @@ public sealed record DemoOptions
     /// <summary>Held-out test items per task.</summary>
     public int TestPerTask { get; init; } = 50;
     /// <summary>Optimizer steps of stage 1 (all experts together, hard routing) and of the multi-task LoRA.</summary>
-    public int Stage1Steps { get; init; } = 300;
+    public int Stage1Steps { get; init; } = 600;
     /// <summary>Mixed samples for stage 2 (router training).</summary>
     public int Stage2Samples { get; init; } = 1000;
     /// <summary>Optimizer steps of each stage-2 run.</summary>
-    public int Stage2Steps { get; init; } = 100;
+    public int Stage2Steps { get; init; } = 300;
     /// <summary>LoRA rank of each expert (the multi-task LoRA gets rank × tasks: the same parameter budget).</summary>
     public int Rank { get; init; } = 8;
     /// <summary>Experts computed per token at inference.</summary>
