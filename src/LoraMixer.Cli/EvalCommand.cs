@@ -62,7 +62,7 @@ internal static class EvalCommand
             var evaluators = selected.Select(t => TaskEvaluators.Create(t, locator, m => Console.Error.WriteLine("warning: " + m))).ToArray();
 
             string dir = result.GetValue(model)!;
-            using var lm = ModelLoader.Load(dir, CommonOptions.ResolveDevice(result, device));
+            using var lm = ModelLoader.LoadCausalLM(dir, CommonOptions.ResolveDevice(result, device));
             using var adapted = adaptation.Apply(result, lm);
             var tokenizer = TokenizerLoader.Load(dir);
             var results = new List<EvalResult>();

@@ -45,10 +45,10 @@ internal static class GenerateCommand
             adaptation.Validate(result);
             string dir = result.GetValue(model)!;
             var torchDevice = CommonOptions.ResolveDevice(result, device);
-            using var lm = ModelLoader.Load(dir, torchDevice);
+            using var lm = ModelLoader.LoadCausalLM(dir, torchDevice);
             using var adapted = adaptation.Apply(result, lm);
             var tokenizer = TokenizerLoader.Load(dir);
-            var generator = new TextGenerator(lm, tokenizer, lm.Config.EosTokenIds);
+            var generator = new TextGenerator(lm, tokenizer, ModelStructure.EosTokenIds(lm));
             string[] prompts = result.GetValue(prompt)!;
 
             if (prompts.Length == 1)

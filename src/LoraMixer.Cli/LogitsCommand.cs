@@ -32,7 +32,7 @@ internal static class LogitsCommand
                 (null, string t) => TokenizerLoader.Load(dir).Encode(t, addBos: true).ToArray(),
                 _ => throw new ArgumentException("give exactly one of --ids and --text"),
             };
-            using var lm = ModelLoader.Load(dir, CommonOptions.ResolveDevice(result, device));
+            using var lm = ModelLoader.LoadCausalLM(dir, CommonOptions.ResolveDevice(result, device));
             using var adapted = adaptation.Apply(result, lm);
             if (tokens.Length == 0) throw new ArgumentException("--ids is empty");
             int bad = Array.FindIndex(tokens, t => t < 0 || t >= lm.VocabSize);

@@ -17,7 +17,7 @@ internal static class LoraTrainCommand
         var output = new Option<string>("--out", "-o") { Description = "Adapter folder to write (also holds checkpoints/ and train_log.jsonl)", Required = true };
         var rank = new Option<int>("--rank", "-r") { Description = "LoRA rank r", DefaultValueFactory = _ => 8 };
         var alpha = new Option<double>("--alpha") { Description = "lora_alpha (scale alpha/r)", DefaultValueFactory = _ => 16 };
-        var targets = new Option<string>("--targets") { Description = "Comma-separated modules to adapt", DefaultValueFactory = _ => string.Join(",", TargetLinears.AttentionProjections) };
+        var targets = new Option<string?>("--targets") { Description = "Comma-separated modules to adapt (default q_proj,k_proj,v_proj,o_proj; in_proj,out_proj for Mamba)" };
         var rslora = new Option<bool>("--rslora") { Description = "Scale by alpha/sqrt(r) (rsLoRA)" };
         var dropout = new Option<double>("--dropout") { Description = "LoRA dropout while training", DefaultValueFactory = _ => 0.05 };
         var epochs = new Option<int>("--epochs") { Description = "Passes over the data", DefaultValueFactory = _ => 2 };
@@ -48,7 +48,7 @@ internal static class LoraTrainCommand
             {
                 R = r,
                 LoraAlpha = result.GetValue(alpha),
-                TargetModules = TrainingInputs.Targets(result.GetValue(targets)!),
+                TargetModules = TrainingInputs.Targets(result.GetValue(targets), modelDir),
                 UseRslora = result.GetValue(rslora),
                 LoraDropout = result.GetValue(dropout),
                 BaseModelNameOrPath = modelDir,
@@ -84,7 +84,7 @@ internal static class LoraTrainCommand
             OutputFolder.CheckReplaceable(dir, "--out", IsAdapterRun, "a LoRA adapter or training folder");
             var records = JsonlDataset.Load(result.GetValue(data)!);
             var tokenizer = TokenizerLoader.Load(modelDir);
-            using var lm = ModelLoader.Load(modelDir, CommonOptions.ResolveDevice(result, device));
+            using var lm = ModelLoader.LoadCausalLM(modelDir, CommonOptions.ResolveDevice(result, device));
             string name = Path.GetFileName(dir);
 
             return OutputFolder.RemoveOnFailure(dir, d => TrainingCheckpoint.AnyIn(d), () =>

@@ -61,7 +61,7 @@ internal static class MixerInspectCommand
             settings.Validate();
             var tokenizer = TokenizerLoader.Load(modelDir);
             var encoded = EncodedData.Create(tokenizer, records, settings, tasks.Count > 0 ? tasks : null);
-            using var lm = ModelLoader.Load(modelDir, CommonOptions.ResolveDevice(result, device));
+            using var lm = ModelLoader.LoadCausalLM(modelDir, CommonOptions.ResolveDevice(result, device));
             using var mixer = MixerCheckpoint.Load(lm, mixerDir);
             var statistics = MixerTrainingJob.CollectStatistics(mixer, encoded.Train, tasks, settings.BatchSize);
             Console.WriteLine($"routing of {encoded.Train.Count} examples from {dataPath}" + (encoded.Skipped > 0 ? $" ({encoded.Skipped} skipped: no target left at --max-length)" : ""));

@@ -38,7 +38,7 @@ internal static class MixerTrainCommand
         routing.AcceptOnlyFromAmong("soft", "straight_through");
         var scope = new Option<string>("--router-scope") { Description = "One router per block (serial attention routing) or per projection", DefaultValueFactory = _ => "block" };
         scope.AcceptOnlyFromAmong("block", "projection");
-        var targets = new Option<string>("--targets") { Description = "Comma-separated projections that carry experts", DefaultValueFactory = _ => string.Join(",", TargetLinears.AttentionProjections) };
+        var targets = new Option<string?>("--targets") { Description = "Comma-separated projections that carry experts (default q_proj,k_proj,v_proj,o_proj; in_proj,out_proj for Mamba)" };
         var temperature = new Option<double>("--temperature") { Description = "Router softmax temperature τ", DefaultValueFactory = _ => 1.0 };
         var rslAlpha = new Option<double>("--rsl-alpha") { Description = "RSL balance weight α", DefaultValueFactory = _ => 0.01 };
         var rslLambda = new Option<double>("--rsl-lambda") { Description = "RSL entropy weight λ", DefaultValueFactory = _ => 0.01 };
@@ -73,7 +73,7 @@ internal static class MixerTrainCommand
             double betaValue = result.GetValue(beta);
             if (!joint && betaValue > 0)
                 throw new ArgumentException("--beta trains the experts in stage 2, which only joint training does; plug-and-play experts stay frozen (drop --beta)");
-            var targetList = TrainingInputs.Targets(result.GetValue(targets)!);
+            var targetList = TrainingInputs.Targets(result.GetValue(targets), modelDir);
             var rsl = new RoutingLossSettings(result.GetValue(rslAlpha), result.GetValue(rslLambda), result.GetValue(entropySign),
                 result.GetValue(rslWarmup), betaValue);
             rsl.Validate();
@@ -178,7 +178,7 @@ internal static class MixerTrainCommand
 
             return OutputFolder.RemoveOnFailure(work, HasResumableState, () =>
             {
-                LlamaForCausalLM? lm = null;
+                ICausalLM? lm = null;
                 LoraMixerModel? mixer = null;
                 try
                 {
@@ -192,7 +192,7 @@ internal static class MixerTrainCommand
                         else
                         {
                             var stage1Records = TrainingInputs.MixedSample(records, samples1, seedValue);
-                            using var baseModel = ModelLoader.Load(modelDir, torchDevice);
+                            using var baseModel = ModelLoader.LoadCausalLM(modelDir, torchDevice);
                             var (trained, summary) = TrainingDisplay.Run("stage 1 (experts)", (progress, ct) =>
                                 MixerTrainingJob.TrainExperts(baseModel, tokenizer, stage1Records, expertNames, expertConfig!,
                                     WithBase(mixerConfig, baseModel), stage1Settings, progress, ct));
@@ -218,7 +218,7 @@ internal static class MixerTrainCommand
                             Console.WriteLine($"stage 1: experts {string.Join(", ", expertNames)} trained on {stage1Records.Count} records{LoraTrainCommand.Describe(summary)}");
                         }
                         // Stage 2 always starts from the saved stage-1 mixer, so a resumed run continues exactly as an uninterrupted one.
-                        lm = ModelLoader.Load(modelDir, torchDevice);
+                        lm = ModelLoader.LoadCausalLM(modelDir, torchDevice);
                         mixer = MixerCheckpoint.Load(lm, stage1Dir);
                     }
                     else
@@ -227,7 +227,7 @@ internal static class MixerTrainCommand
                         try
                         {
                             foreach (var (name, path) in adapterPaths) adapters.Add(PeftAdapter.Load(path, name));
-                            lm = ModelLoader.Load(modelDir, torchDevice);
+                            lm = ModelLoader.LoadCausalLM(modelDir, torchDevice);
                             mixer = MixerCheckpoint.FromAdapters(lm, WithBase(mixerConfig, lm), adapters);
                         }
                         finally
@@ -284,11 +284,11 @@ internal static class MixerTrainCommand
         return command;
     }
 
-    private static MixerConfig WithBase(MixerConfig config, LlamaForCausalLM model) => config with
+    private static MixerConfig WithBase(MixerConfig config, ICausalLM model) => config with
     {
-        Architecture = model.Config.Architecture,
-        HiddenSize = model.Config.HiddenSize,
-        NumHiddenLayers = model.Config.NumHiddenLayers,
+        Architecture = ModelStructure.Describe(model).Architecture,
+        HiddenSize = ModelStructure.Describe(model).HiddenSize,
+        NumHiddenLayers = ModelStructure.Describe(model).Layers,
     };
 
     /// <summary><c>name=DIR,name2=DIR2</c>; a bare <c>DIR</c> is named after its folder.</summary>

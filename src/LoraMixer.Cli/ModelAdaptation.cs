@@ -1,7 +1,7 @@
 using System.CommandLine;
 using LoraMixer.Lora;
 using LoraMixer.Mixing;
-using LoraMixer.Models.Llama;
+using LoraMixer.Models;
 
 namespace LoraMixer.Cli;
 
@@ -25,7 +25,7 @@ internal sealed class ModelAdaptation
     }
 
     /// <summary>Applies the adapter (merged) or the mixer to <paramref name="model"/>; returns the mixer to dispose, if any.</summary>
-    public IDisposable? Apply(ParseResult result, LlamaForCausalLM model)
+    public IDisposable? Apply(ParseResult result, ICausalLM model)
     {
         Validate(result);
         if (result.GetValue(_adapter) is string adapterDir)

@@ -1,5 +1,5 @@
 using LoraMixer.Errors;
-using LoraMixer.Models.Llama;
+using LoraMixer.Models;
 using static TorchSharp.torch;
 
 namespace LoraMixer.Lora;
@@ -11,12 +11,12 @@ namespace LoraMixer.Lora;
 public static class AdapterInjector
 {
     /// <summary>Wraps every targeted linear with a fresh adapter (A random, B zero); returns them by module name.</summary>
-    public static IReadOnlyDictionary<string, LoraLinear> Inject(LlamaForCausalLM model, LoraConfig config)
+    public static IReadOnlyDictionary<string, LoraLinear> Inject(ICausalLM model, LoraConfig config)
     {
         var targets = TargetLinears.Find(model, config.IsTarget);
         if (targets.Count == 0)
             throw new AdapterMismatchException(
-                $"no module of the base model matches target_modules {Describe(config)}; targetable: {string.Join(", ", TargetLinears.All)}");
+                $"no module of the base model matches target_modules {Describe(config)}; targetable: {string.Join(", ", TargetLinears.Targetable(model))}");
         var injected = new SortedDictionary<string, LoraLinear>(StringComparer.Ordinal);
         foreach (var target in targets)
         {
@@ -31,9 +31,10 @@ public static class AdapterInjector
     /// Applies a saved adapter to <paramref name="model"/>: checks every module and shape against the base,
     /// injects, loads the weights, and (when <paramref name="merge"/>) folds them into the base weights.
     /// </summary>
-    public static IReadOnlyDictionary<string, LoraLinear> Apply(LlamaForCausalLM model, PeftAdapter adapter, bool merge = false)
+    public static IReadOnlyDictionary<string, LoraLinear> Apply(ICausalLM model, PeftAdapter adapter, bool merge = false)
     {
-        adapter.CheckAgainst(TargetLinears.WeightShapes(model), $"the base model ({model.Config.Architecture}, hidden {model.Config.HiddenSize}, {model.Config.NumHiddenLayers} layers)");
+        var (architecture, hidden, layers) = ModelStructure.Describe(model);
+        adapter.CheckAgainst(TargetLinears.WeightShapes(model), $"the base model ({architecture}, hidden {hidden}, {layers} layers)");
         var names = adapter.Modules.Keys.ToHashSet(StringComparer.Ordinal);
         var targets = TargetLinears.Find(model, names.Contains);
         var applied = new SortedDictionary<string, LoraLinear>(StringComparer.Ordinal);

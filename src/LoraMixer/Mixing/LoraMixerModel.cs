@@ -1,5 +1,5 @@
 using LoraMixer.Lora;
-using LoraMixer.Models.Llama;
+using LoraMixer.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -15,7 +15,7 @@ public sealed class LoraMixerModel : IDisposable
     private readonly List<MixerLinear> _projections;
     private readonly List<RoutingSlot> _slots;
 
-    private LoraMixerModel(LlamaForCausalLM model, MixerConfig config, IReadOnlyList<LoraConfig> expertConfigs,
+    private LoraMixerModel(ICausalLM model, MixerConfig config, IReadOnlyList<LoraConfig> expertConfigs,
         List<MixerLinear> projections, List<RoutingSlot> slots)
     {
         Model = model;
@@ -29,7 +29,7 @@ public sealed class LoraMixerModel : IDisposable
     public IReadOnlyList<LoraConfig> ExpertConfigs { get; }
 
     /// <summary>The adapted base model (use it for forward passes and generation).</summary>
-    public LlamaForCausalLM Model { get; }
+    public ICausalLM Model { get; }
 
     /// <summary>The mixer's configuration.</summary>
     public MixerConfig Config { get; private set; }
@@ -60,7 +60,7 @@ public sealed class LoraMixerModel : IDisposable
     /// loaded adapters, what the file holds); by default derived from <paramref name="expertConfigs"/>.
     /// </param>
     /// <param name="dropout">LoRA dropout of the experts during training.</param>
-    public static LoraMixerModel Attach(LlamaForCausalLM model, MixerConfig config, IReadOnlyList<LoraConfig> expertConfigs,
+    public static LoraMixerModel Attach(ICausalLM model, MixerConfig config, IReadOnlyList<LoraConfig> expertConfigs,
         IReadOnlyList<Func<string, (int Rank, double Scaling)?>>? expertLayouts = null, double dropout = 0.0)
     {
         if (expertConfigs.Count != config.Experts.Count)
@@ -68,26 +68,28 @@ public sealed class LoraMixerModel : IDisposable
         expertLayouts ??= expertConfigs
             .Select(c => (Func<string, (int Rank, double Scaling)?>)(m => c.IsTarget(m) ? (c.RankFor(m), c.ScalingFor(m)) : null))
             .ToArray();
-        var unknown = config.Targets.Except(TargetLinears.All).ToArray();
+        var targetable = TargetLinears.Targetable(model);
+        var unknown = config.Targets.Except(targetable).ToArray();
         if (unknown.Length > 0)
-            throw new ArgumentException($"unknown target module(s) {string.Join(", ", unknown)}; a Llama-family block has {string.Join(", ", TargetLinears.All)}");
+            throw new ArgumentException($"unknown target module(s) {string.Join(", ", unknown)}; a block of this model has {string.Join(", ", targetable)}");
         var targets = TargetLinears.Find(model, name => config.Targets.Contains(name[(name.LastIndexOf('.') + 1)..]));
         if (targets.Count == 0) throw new ArgumentException("no target projection found (were they already adapted?)");
         int experts = config.Experts.Count;
         var routing = config.InferenceRouting;
         var device = model.Device;
+        var (_, hidden, layers) = ModelStructure.Describe(model);
         var slots = new List<RoutingSlot>();
         var blockSlots = new Dictionary<int, RoutingSlot>();
         if (config.RouterScope == RouterScope.Block)
         {
-            for (int i = 0; i < model.model.layers.Count; i++)
+            for (int i = 0; i < layers; i++)
             {
-                var layer = model.model.layers[i];
-                var router = new Router(experts, model.Config.HiddenSize, device);
-                var slot = new RoutingSlot($"model.layers.{i}.router", i, router, routing);
-                layer.register_module("router", router);
-                // The router reads the normalised hidden state entering the attention (serial attention routing).
-                layer.AttentionInputObserver = slot.Route;
+                var router = new Router(experts, hidden, device);
+                RoutingSlot? slot = null;
+                // The router reads the normalised hidden state entering the block's attention (Mamba: its mixer):
+                // serial attention routing, one decision for the input and output projections.
+                string name = ModelStructure.AttachBlockRouter(model, i, router, h => slot!.Route(h));
+                slot = new RoutingSlot(name, i, router, routing);
                 slots.Add(slot);
                 blockSlots[i] = slot;
             }

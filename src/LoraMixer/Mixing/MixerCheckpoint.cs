@@ -1,7 +1,7 @@
 using LoraMixer.Errors;
 using LoraMixer.IO;
 using LoraMixer.Lora;
-using LoraMixer.Models.Llama;
+using LoraMixer.Models;
 using static TorchSharp.torch;
 
 namespace LoraMixer.Mixing;
@@ -64,7 +64,7 @@ public static class MixerCheckpoint
     /// Loads the mixer in <paramref name="dir"/> onto <paramref name="model"/>, after checking that it was
     /// made for this base (architecture, hidden size, layer count) and that every expert fits.
     /// </summary>
-    public static LoraMixerModel Load(LlamaForCausalLM model, string dir)
+    public static LoraMixerModel Load(ICausalLM model, string dir)
     {
         var config = MixerConfig.Load(dir);
         CheckBase(config, model, dir);
@@ -90,12 +90,12 @@ public static class MixerCheckpoint
     }
 
     /// <summary>Builds a mixer over existing adapters (plug-and-play); routers start at zero.</summary>
-    public static LoraMixerModel FromAdapters(LlamaForCausalLM model, MixerConfig config, IReadOnlyList<PeftAdapter> adapters)
+    public static LoraMixerModel FromAdapters(ICausalLM model, MixerConfig config, IReadOnlyList<PeftAdapter> adapters)
     {
         if (adapters.Count != config.Experts.Count)
             throw new ArgumentException($"{config.Experts.Count} experts in the config, {adapters.Count} adapters given");
         var shapes = TargetLinears.WeightShapes(model);
-        foreach (var a in adapters) a.CheckAgainst(shapes, $"the base model ({model.Config.Architecture})");
+        foreach (var a in adapters) a.CheckAgainst(shapes, $"the base model ({ModelStructure.Describe(model).Architecture})");
         var layouts = adapters
             .Select(a => (Func<string, (int Rank, double Scaling)?>)(m => a.Modules.TryGetValue(m, out var w) ? (w.Rank, w.Scaling) : null))
             .ToArray();
@@ -113,13 +113,13 @@ public static class MixerCheckpoint
     }
 
     /// <summary>Fails with a message naming what differs when <paramref name="config"/> was made for another base.</summary>
-    public static void CheckBase(MixerConfig config, LlamaForCausalLM model, string source)
+    public static void CheckBase(MixerConfig config, ICausalLM model, string source)
     {
-        var c = model.Config;
+        var (architecture, hidden, layers) = ModelStructure.Describe(model);
         var diffs = new List<string>();
-        if (config.Architecture != c.Architecture) diffs.Add($"architecture {config.Architecture} vs {c.Architecture}");
-        if (config.HiddenSize != c.HiddenSize) diffs.Add($"hidden size {config.HiddenSize} vs {c.HiddenSize}");
-        if (config.NumHiddenLayers != c.NumHiddenLayers) diffs.Add($"layer count {config.NumHiddenLayers} vs {c.NumHiddenLayers}");
+        if (config.Architecture != architecture) diffs.Add($"architecture {config.Architecture} vs {architecture}");
+        if (config.HiddenSize != hidden) diffs.Add($"hidden size {config.HiddenSize} vs {hidden}");
+        if (config.NumHiddenLayers != layers) diffs.Add($"layer count {config.NumHiddenLayers} vs {layers}");
         if (diffs.Count > 0)
             throw new AdapterMismatchException(
                 $"mixer {source} was trained for another base model ({config.BaseModel}): {string.Join("; ", diffs)} (mixer vs this model)");

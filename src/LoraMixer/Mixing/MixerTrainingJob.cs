@@ -1,7 +1,7 @@
 using System.Globalization;
 using LoraMixer.Data;
 using LoraMixer.Lora;
-using LoraMixer.Models.Llama;
+using LoraMixer.Models;
 using LoraMixer.Tokenization;
 using LoraMixer.Training;
 using TorchSharp;
@@ -21,7 +21,7 @@ public static class MixerTrainingJob
     /// Stage 1 of the joint paradigm: attaches a mixer with one fresh expert per task (all with
     /// <paramref name="expertConfig"/>) and trains every expert on its own task's samples only.
     /// </summary>
-    public static (LoraMixerModel Mixer, TrainingSummary Summary) TrainExperts(LlamaForCausalLM model, ITokenizer tokenizer,
+    public static (LoraMixerModel Mixer, TrainingSummary Summary) TrainExperts(ICausalLM model, ITokenizer tokenizer,
         IReadOnlyList<TrainingRecord> records, IReadOnlyList<string> tasks, LoraConfig expertConfig, MixerConfig mixerConfig,
         FineTuneSettings settings, IProgress<TrainingProgress>? progress = null, CancellationToken ct = default)
     {

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace LoraMixer.Models;
 
 /// <summary>What generation, scoring and training need from a causal language model.</summary>
-public interface ICausalLM
+public interface ICausalLM : IDisposable
 {
     /// <summary>Device holding the weights.</summary>
     Device Device { get; }

@@ -1,6 +1,6 @@
 using LoraMixer.Data;
 using LoraMixer.Lora;
-using LoraMixer.Models.Llama;
+using LoraMixer.Models;
 using LoraMixer.Tokenization;
 
 namespace LoraMixer.Training;
@@ -12,7 +12,7 @@ public static class LoraTrainingJob
     /// Injects fresh adapters per <paramref name="config"/> into <paramref name="model"/>, trains them on
     /// <paramref name="records"/>, and returns the adapter (the model keeps the trained adapters).
     /// </summary>
-    public static (PeftAdapter Adapter, TrainingSummary Summary) Run(LlamaForCausalLM model, ITokenizer tokenizer,
+    public static (PeftAdapter Adapter, TrainingSummary Summary) Run(ICausalLM model, ITokenizer tokenizer,
         IReadOnlyList<TrainingRecord> records, LoraConfig config, string name, FineTuneSettings settings,
         IProgress<TrainingProgress>? progress = null, CancellationToken ct = default)
     {

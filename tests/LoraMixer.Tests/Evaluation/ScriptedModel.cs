@@ -14,6 +14,7 @@ public sealed class ScriptedModel(ITokenizer tokenizer, string script) : ICausal
     private readonly IReadOnlyList<int> _script = tokenizer.Encode(script, addBos: false);
 
     public List<string> Prompts { get; } = new();
+    public void Dispose() { }
     public Device Device => CPU;
     public int VocabSize => tokenizer.VocabSize;
     public int MaxPositionEmbeddings => 4096;

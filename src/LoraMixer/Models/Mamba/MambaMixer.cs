@@ -7,7 +7,7 @@ namespace LoraMixer.Models.Mamba;
 /// <summary>
 /// The Mamba-1 mixer (HF <c>MambaMixer</c> / <c>FalconMambaMixer</c>): gated input projection,
 /// depthwise causal convolution, input-dependent (selective) state-space scan, gated output
-/// projection. <c>in_proj</c> and <c>out_proj</c> are plain linears that adapter code may replace.
+/// projection. <c>in_proj</c>, <c>out_proj</c>, <c>x_proj</c> and <c>dt_proj</c> are plain linears that adapter code may replace.
 /// </summary>
 public sealed class MambaMixer : nn.Module
 {
@@ -17,9 +17,9 @@ public sealed class MambaMixer : nn.Module
     /// <summary>Depthwise causal convolution over time: weight [d_inner, 1, k], optional bias [d_inner].</summary>
     public readonly Conv1d conv1d;
     /// <summary>Projection [time_step_rank + 2N, d_inner] to the low-rank Δ and to B and C.</summary>
-    public readonly nn.Module<Tensor, Tensor> x_proj;
+    public nn.Module<Tensor, Tensor> x_proj;
     /// <summary>Projection [d_inner, time_step_rank] (with bias) of Δ before the softplus.</summary>
-    public readonly nn.Module<Tensor, Tensor> dt_proj;
+    public nn.Module<Tensor, Tensor> dt_proj;
     /// <summary>log(−A) [d_inner, N]; A = −exp(A_log) keeps the dynamics stable.</summary>
     public readonly Parameter A_log;
     /// <summary>Skip connection weight [d_inner].</summary>
