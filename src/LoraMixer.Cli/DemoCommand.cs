@@ -21,10 +21,12 @@ internal static class DemoCommand
         var routerLr = new Option<double?>("--router-lr") { Description = "Router learning rate" };
         var rank = new Option<int?>("--rank") { Description = "Rank of each expert" };
         var pretrainSteps = new Option<int?>("--pretrain-steps") { Description = "Pretraining steps when the default model is not cached yet" };
+        var arch = new Option<string>("--arch") { Description = "Default base model architecture: llama or mamba", DefaultValueFactory = _ => "llama" };
+        arch.AcceptOnlyFromAmong("llama", "mamba");
         var device = CommonOptions.Device();
         var command = new Command("demo", "Train one LoRA expert per task, mix them with LoRA-Mixer and compare every method on the built-in suite")
         {
-            output, baseModel, seed, quick, trainPerTask, stage1Steps, stage2Steps, lr, routerLr, rank, pretrainSteps, device,
+            output, baseModel, seed, quick, trainPerTask, stage1Steps, stage2Steps, lr, routerLr, rank, pretrainSteps, arch, device,
         };
         command.SetAction(result => CommonOptions.Run(result, () =>
         {
@@ -33,9 +35,12 @@ internal static class DemoCommand
             var options = result.GetValue(quick)
                 ? DemoOptions.Quick(outDir, baseDir ?? Path.Combine(outDir, "quick-base-model"))
                 : new DemoOptions { OutputDir = outDir, BaseModelDir = baseDir };
+            if (result.GetValue(arch) == "mamba" && !result.GetValue(quick))
+                options = DemoOptions.MambaDefaults(options); // Mamba trains ~4x slower on CPU: fewer steps by default
             options = options with
             {
                 Seed = result.GetValue(seed),
+                Arch = result.GetValue(arch)!,
                 Device = CommonOptions.ResolveDevice(result, device),
                 TrainPerTask = result.GetValue(trainPerTask) ?? options.TrainPerTask,
                 Stage1Steps = result.GetValue(stage1Steps) ?? options.Stage1Steps,
@@ -64,6 +69,7 @@ internal static class DemoCommand
             cells.Add(Best(demo, null, m.Average));
             table.AddRow(cells.ToArray());
         }
+        table.Caption($"base: {demo.Architecture}");
         AnsiConsole.Write(table);
         foreach (var (method, stats) in demo.Routing)
             AnsiConsole.MarkupLine($"{Markup.Escape(method)}: {100 * stats.TaskAlignment():F1}% of tokens routed to their task's expert (chance {100.0 / stats.ExpertNames.Count:F0}%)");

@@ -16,10 +16,12 @@ internal static class PretrainCommand
         var batchSize = new Option<int>("--batch-size") { Description = "Documents per step", DefaultValueFactory = _ => defaults.BatchSize };
         var lr = new Option<double>("--lr") { Description = "Peak learning rate (warm-up, then cosine)", DefaultValueFactory = _ => defaults.LearningRate };
         var seed = new Option<int>("--seed") { Description = "Seed of the corpus, initialisation and data order", DefaultValueFactory = _ => defaults.Seed };
+        var arch = new Option<string>("--arch") { Description = "llama or mamba", DefaultValueFactory = _ => "llama" };
+        arch.AcceptOnlyFromAmong("llama", "mamba");
         var device = CommonOptions.Device();
-        var command = new Command("pretrain", "Pretrain the embedded default model (a tiny character-level Llama; no download)")
+        var command = new Command("pretrain", "Pretrain the embedded default model (a tiny character-level Llama or Mamba; no download)")
         {
-            output, steps, documents, batchSize, lr, seed, device,
+            output, steps, documents, batchSize, lr, seed, arch, device,
         };
         command.SetAction(result => CommonOptions.Run(result, () =>
         {
@@ -31,6 +33,7 @@ internal static class PretrainCommand
                 BatchSize = result.GetValue(batchSize),
                 LearningRate = result.GetValue(lr),
                 Seed = result.GetValue(seed),
+                Arch = result.GetValue(arch)!,
                 Device = CommonOptions.ResolveDevice(result, device),
             };
             if (settings.Steps < 1) throw new ArgumentException($"--steps must be at least 1, got {settings.Steps}");

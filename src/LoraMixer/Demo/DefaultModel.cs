@@ -3,6 +3,7 @@ using LoraMixer.Data;
 using LoraMixer.IO;
 using LoraMixer.Models;
 using LoraMixer.Models.Llama;
+using LoraMixer.Models.Mamba;
 using LoraMixer.Tokenization;
 using LoraMixer.Training;
 using static TorchSharp.torch;
@@ -40,19 +41,75 @@ public static class DefaultModel
         EosTokenIds = new[] { DemoTokenizer.EosId },
     };
 
-    /// <summary>Where the cached model lives: <c>$LORAMIXER_CACHE</c> or <c>~/.cache/loramixer</c>, then <c>default-model-v1</c>.</summary>
-    public static string CacheDir()
+    /// <summary>The Mamba variant (<c>--arch mamba</c>): 4 Mamba-1 blocks, hidden 128, state 16, expand 2.</summary>
+    public static MambaConfig MambaConfig { get; } = new()
+    {
+        Architecture = "MambaForCausalLM",
+        ModelType = "mamba",
+        VocabSize = DemoTokenizer.VocabSize,
+        HiddenSize = 128,
+        StateSize = 16,
+        NumHiddenLayers = 4,
+        Expand = 2,
+        ConvKernel = 4,
+        TimeStepRank = 8,
+        UseBias = false,
+        UseConvBias = true,
+        LayerNormEpsilon = 1e-5,
+        MixerRmsEps = 1e-6,
+        TieWordEmbeddings = true,
+        BosTokenId = DemoTokenizer.BosId,
+        EosTokenId = DemoTokenizer.EosId,
+    };
+
+    /// <summary>Architectures the default model comes in.</summary>
+    public static readonly IReadOnlyList<string> Architectures = new[] { "llama", "mamba" };
+
+    /// <summary>
+    /// Where the cached model lives: <c>$LORAMIXER_CACHE</c> or <c>~/.cache/loramixer</c>, then
+    /// <c>default-model-v1</c> (or <c>default-mamba-v1</c>).
+    /// </summary>
+    public static string CacheDir(string arch = "llama")
     {
         string root = Environment.GetEnvironmentVariable("LORAMIXER_CACHE") is { Length: > 0 } env
             ? env
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "loramixer");
-        return Path.Combine(root, "default-model-" + Version);
+        return Path.Combine(root, (arch == "mamba" ? "default-mamba-" : "default-model-") + Version);
     }
 
     /// <summary>True when <paramref name="dir"/> holds a complete model folder.</summary>
     public static bool Exists(string dir) =>
         File.Exists(Path.Combine(dir, "config.json")) && File.Exists(Path.Combine(dir, "model.safetensors"))
         && File.Exists(Path.Combine(dir, "tokenizer.json"));
+
+    // HF's initialisation: every matrix N(0, 0.02) and norms at 1 (TorchSharp's defaults would give the tied
+    // embedding N(0, 1) rows and logits far too large to train from). Mamba (HF MambaPreTrainedModel):
+    // A_log = log(1..N) per channel, D = 1, dt_proj's bias the inverse softplus of Δ log-uniform in
+    // [0.001, 0.1], dt_proj's weight uniform ±rank^-0.5, conv weights as TorchSharp initialises them.
+    private static void Initialize(IReadOnlyList<KeyValuePair<string, TorchSharp.Modules.Parameter>> parameters, bool mamba)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        foreach (var (name, p) in parameters)
+        {
+            if (mamba && name.EndsWith(".A_log", StringComparison.Ordinal))
+                p.copy_(arange(1, p.shape[1] + 1, dtype: ScalarType.Float32).log().expand(p.shape[0], p.shape[1]));
+            else if (mamba && name.EndsWith(".D", StringComparison.Ordinal))
+                p.fill_(1.0);
+            else if (mamba && name.EndsWith(".dt_proj.bias", StringComparison.Ordinal))
+            {
+                var dt = (rand(p.shape) * (Math.Log(0.1) - Math.Log(0.001)) + Math.Log(0.001)).exp().clamp_min(1e-4);
+                p.copy_(dt + (-(-dt).expm1()).log()); // inverse of softplus
+            }
+            else if (mamba && name.EndsWith(".dt_proj.weight", StringComparison.Ordinal))
+            {
+                double bound = Math.Pow(p.shape[1], -0.5);
+                p.uniform_(-bound, bound);
+            }
+            else if (mamba && name.Contains(".conv1d.", StringComparison.Ordinal)) continue;
+            else if (p.dim() == 2) p.normal_(0, 0.02);
+        }
+    }
 
     /// <summary>
     /// Pretrains the default model and writes it to <paramref name="outDir"/> (assembled in a temporary
@@ -91,25 +148,26 @@ public static class DefaultModel
             var data = EncodedData.Create(tokenizer, records, fine);
             using (manual_seed(settings.Seed)) { }
             var device = settings.Device ?? CPU;
-            using var model = new LlamaForCausalLM(Config, device);
-            var parameters = model.named_parameters().Select(p => new KeyValuePair<string, TorchSharp.Modules.Parameter>(p.name, p.parameter)).ToArray();
-            // HF Llama's initialisation: every matrix N(0, 0.02), norms at 1 (TorchSharp's defaults would give
-            // the tied embedding N(0, 1) rows and logits far too large to train from).
-            using (no_grad())
-                foreach (var (_, p) in parameters)
-                    if (p.dim() == 2) p.normal_(0, 0.02);
-            model.train();
+            bool mamba = settings.Arch == "mamba";
+            if (!Architectures.Contains(settings.Arch))
+                throw new ArgumentException($"unknown architecture '{settings.Arch}'; the default model comes as {string.Join(" or ", Architectures)}");
+            using TorchSharp.torch.nn.Module module = mamba ? new MambaForCausalLM(MambaConfig, device) : new LlamaForCausalLM(Config, device);
+            var model = (ICausalLM)module;
+            var parameters = module.named_parameters().Select(p => new KeyValuePair<string, TorchSharp.Modules.Parameter>(p.name, p.parameter)).ToArray();
+            Initialize(parameters, mamba);
+            module.train();
             var objective = new CausalLmObjective(model, parameters, data.Train, data.Eval, fine.BatchSize, fine.Trainer.Seed, DemoTokenizer.PadId);
             var summary = new Trainer(fine.Trainer, objective).Run(progress, ct);
             if (summary.Interrupted) return summary;
-            model.eval();
+            module.eval();
             SafeTensorsWriter.Write(Path.Combine(temp, "model.safetensors"),
                 parameters.Select(p => new KeyValuePair<string, Tensor>(p.Key, p.Value.detach().cpu())),
                 new Dictionary<string, string> { ["format"] = "pt" });
-            var json = Config.ToJson();
+            var json = mamba ? MambaConfig.ToJson() : Config.ToJson();
             json["loramixer_pretraining"] = new System.Text.Json.Nodes.JsonObject
             {
                 ["version"] = Version,
+                ["arch"] = settings.Arch,
                 ["steps"] = settings.Steps,
                 ["documents"] = settings.Documents,
                 ["seed"] = settings.Seed,

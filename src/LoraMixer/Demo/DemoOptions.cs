@@ -7,6 +7,8 @@ public sealed record DemoOptions
 {
     /// <summary>Folder for the report, the trained adapters and mixers, and the training logs.</summary>
     public string OutputDir { get; init; } = "demo-report";
+    /// <summary>Architecture of the default base model: "llama" or "mamba".</summary>
+    public string Arch { get; init; } = "llama";
     /// <summary>Base model folder; null = the cached default model (pretrained on first use).</summary>
     public string? BaseModelDir { get; init; }
     /// <summary>Training items per task.</summary>
@@ -39,6 +41,18 @@ public sealed record DemoOptions
     public PretrainSettings Pretrain { get; init; } = new();
     /// <summary>Device (CPU by default).</summary>
     public Device? Device { get; init; }
+
+    /// <summary>
+    /// The Mamba demo's sizes: the selective scan's backward pass makes training about 4× slower per token on
+    /// CPU than the Llama model's, so fewer steps keep the run near ten minutes.
+    /// </summary>
+    public static DemoOptions MambaDefaults(DemoOptions options) => options with
+    {
+        Arch = "mamba",
+        Stage1Steps = 300,
+        Stage2Steps = 120,
+        Pretrain = options.Pretrain with { Steps = 800 },
+    };
 
     /// <summary>A seconds-long run for tests: same pipeline, tiny sizes.</summary>
     public static DemoOptions Quick(string outputDir, string baseModelDir) => new()

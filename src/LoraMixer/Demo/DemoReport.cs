@@ -74,7 +74,7 @@ public static class DemoReport
     {
         var md = new StringBuilder();
         md.AppendLine("# LoRA-Mixer demo report").AppendLine();
-        md.AppendLine($"Built-in suite of {result.Tasks.Count} tasks, embedded default base model, run in {result.Elapsed.TotalSeconds:F0} s. " +
+        md.AppendLine($"Built-in suite of {result.Tasks.Count} tasks, embedded default base model ({result.Architecture}), run in {result.Elapsed.TotalSeconds:F0} s. " +
                       "Accuracy (%) of greedy answers on held-out items (exact match); best per column in bold.").AppendLine();
         md.Append(Table(result)).AppendLine();
         md.AppendLine(MarkdownTable.Simple(new[] { "method", "trainable parameters", "generation tokens/s" },
@@ -99,6 +99,7 @@ public static class DemoReport
 
     private static JsonObject ToJson(DemoResult result) => new()
     {
+        ["architecture"] = result.Architecture,
         ["tasks"] = new JsonArray(result.Tasks.Select(t => (JsonNode)JsonValue.Create(t)!).ToArray()),
         ["elapsed_s"] = Math.Round(result.Elapsed.TotalSeconds, 1),
         ["methods"] = new JsonArray(result.Methods.Select(m => (JsonNode)new JsonObject

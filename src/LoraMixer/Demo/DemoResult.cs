@@ -9,4 +9,5 @@ public sealed record DemoResult(
     IReadOnlyDictionary<string, RoutingStatistics> Routing,
     IReadOnlyDictionary<string, string> TrainingLogs,
     string OutputDir,
-    TimeSpan Elapsed);
+    TimeSpan Elapsed,
+    string Architecture = "LlamaForCausalLM");

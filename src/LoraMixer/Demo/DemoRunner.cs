@@ -5,7 +5,6 @@ using LoraMixer.Generation;
 using LoraMixer.Lora;
 using LoraMixer.Mixing;
 using LoraMixer.Models;
-using LoraMixer.Models.Llama;
 using LoraMixer.Tokenization;
 using LoraMixer.Training;
 using static TorchSharp.torch;
@@ -39,15 +38,18 @@ public static class DemoRunner
         Directory.CreateDirectory(outDir);
         var device = options.Device ?? CPU;
 
-        string baseDir = options.BaseModelDir ?? DefaultModel.CacheDir();
+        string baseDir = options.BaseModelDir ?? DefaultModel.CacheDir(options.Arch);
         if (!DefaultModel.Exists(baseDir))
         {
             log($"pretraining the default model into {baseDir} (first run only)");
-            var pre = host("pretrain", (p, ct) => DefaultModel.Pretrain(baseDir, options.Pretrain with { Device = device }, p, ct));
+            var pre = host("pretrain", (p, ct) => DefaultModel.Pretrain(baseDir, options.Pretrain with { Device = device, Arch = options.Arch }, p, ct));
             if (pre.Interrupted) throw new OperationCanceledException("pretraining was interrupted; run the demo again to start over");
         }
         else log($"base model: {baseDir}");
         var tokenizer = TokenizerLoader.Load(baseDir);
+        string architecture;
+        using (var peek = ModelLoader.LoadCausalLM(baseDir, device)) architecture = ModelStructure.Describe(peek).Architecture;
+        log($"architecture: {architecture}");
 
         var tasks = DemoSuite.Tasks.Select(t => t.Name).ToArray();
         var train = new List<DemoItem>();
@@ -68,15 +70,17 @@ public static class DemoRunner
         var logs = new Dictionary<string, string>();
         var expertConfig = new LoraConfig
         {
-            R = options.Rank, LoraAlpha = 2 * options.Rank, TargetModules = TargetLinears.AttentionProjections,
+            R = options.Rank, LoraAlpha = 2 * options.Rank,
+            TargetModules = options.Arch == "mamba" ? TargetLinears.MambaProjections : TargetLinears.AttentionProjections,
             BaseModelNameOrPath = baseDir, LoraDropout = 0.0,
         };
-        MixerConfig MixerConfigFor(LlamaForCausalLM m) => new()
+        MixerConfig MixerConfigFor(ICausalLM m) => new()
         {
             BaseModel = baseDir,
-            Architecture = m.Config.Architecture,
-            HiddenSize = m.Config.HiddenSize,
-            NumHiddenLayers = m.Config.NumHiddenLayers,
+            Architecture = ModelStructure.Describe(m).Architecture,
+            HiddenSize = ModelStructure.Describe(m).HiddenSize,
+            NumHiddenLayers = ModelStructure.Describe(m).Layers,
+            Targets = expertConfig.TargetModules,
             TopK = Math.Min(options.TopK, tasks.Length),
             Experts = tasks.Select(t => new MixerExpert(t, "experts/" + t)).ToArray(),
         };
@@ -94,7 +98,7 @@ public static class DemoRunner
         };
 
         // 1. The base model as it is.
-        using (var model = ModelLoader.Load(baseDir, device))
+        using (var model = ModelLoader.LoadCausalLM(baseDir, device))
         {
             log("evaluating the base model");
             results.Add(Evaluate(MethodNames[0], model, tokenizer, tests, 0, null));
@@ -102,7 +106,7 @@ public static class DemoRunner
 
         // 2. Stage 1: one expert per task, all trained in one run with hard routing.
         string stage1Dir = Path.Combine(outDir, "mixers", "stage1");
-        using (var model = ModelLoader.Load(baseDir, device))
+        using (var model = ModelLoader.LoadCausalLM(baseDir, device))
         {
             LoraMixerModel? mixer = null;
             host("stage 1: experts (hard routing)", (p, ct) =>
@@ -129,7 +133,7 @@ public static class DemoRunner
         }
 
         // 3. One multi-task LoRA with the parameter budget of all experts together.
-        using (var model = ModelLoader.Load(baseDir, device))
+        using (var model = ModelLoader.LoadCausalLM(baseDir, device))
         {
             var config = expertConfig with { R = options.Rank * tasks.Length, LoraAlpha = 2 * options.Rank * tasks.Length };
             PeftAdapter? adapter = null;
@@ -150,7 +154,7 @@ public static class DemoRunner
         // 4. Stage 2 of both paradigms: routers with RSL (joint also fine-tunes the experts under preservation).
         foreach (var (name, method, trainExperts) in new[] { ("joint", MethodNames[4], true), ("plug-and-play", MethodNames[5], false) })
         {
-            using var model = ModelLoader.Load(baseDir, device);
+            using var model = ModelLoader.LoadCausalLM(baseDir, device);
             using var mixer = MixerCheckpoint.Load(model, stage1Dir);
             RoutingStatistics? stats = null;
             string stage = "stage2-" + name;
@@ -178,7 +182,7 @@ public static class DemoRunner
         }
 
         var ordered = MethodNames.Select(n => results.First(r => r.Method == n)).ToArray();
-        var result = new DemoResult(tasks, ordered, routing, logs, outDir, clock.Elapsed);
+        var result = new DemoResult(tasks, ordered, routing, logs, outDir, clock.Elapsed, architecture);
         DemoReport.Write(result);
         return result;
     }
@@ -187,10 +191,10 @@ public static class DemoRunner
         mixer.Projections.Sum(p => Enumerable.Range(0, p.Experts).Sum(e => (long)p.Ranks[e] * (p.lora_A.shape[2] + p.lora_B.shape[1])));
 
     /// <summary>Greedy answers to every test prompt of every task; accuracy in percent.</summary>
-    private static DemoMethodResult Evaluate(string method, LlamaForCausalLM model, ITokenizer tokenizer,
+    private static DemoMethodResult Evaluate(string method, ICausalLM model, ITokenizer tokenizer,
         IReadOnlyDictionary<string, IReadOnlyList<DemoItem>> tests, long trainable, Action<string, int>? beforeTask)
     {
-        var generator = new TextGenerator(model, tokenizer, model.Config.EosTokenIds);
+        var generator = new TextGenerator(model, tokenizer, ModelStructure.EosTokenIds(model));
         var options = new GenerationOptions { MaxNewTokens = 16, StopStrings = new[] { "\n" } };
         var accuracy = new Dictionary<string, double>();
         long tokens = 0;

@@ -15,6 +15,8 @@ public sealed record PretrainSettings
     public double LearningRate { get; init; } = 3e-3;
     /// <summary>Seed of the corpus, the initialisation and the data order.</summary>
     public int Seed { get; init; }
+    /// <summary>Architecture: "llama" (default) or "mamba".</summary>
+    public string Arch { get; init; } = "llama";
     /// <summary>Device to train on (CPU by default).</summary>
     public Device? Device { get; init; }
 }

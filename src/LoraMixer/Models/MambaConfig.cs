@@ -152,6 +152,33 @@ public sealed record MambaConfig
     private static string SupportedList =>
         $"supported: {string.Join(", ", SupportedModelTypes)} and the Llama family ({string.Join(", ", LlamaConfig.SupportedArchitectures)})";
 
+    /// <summary>The config as Hugging Face writes <c>config.json</c>.</summary>
+    public JsonObject ToJson()
+    {
+        var json = new JsonObject
+        {
+            ["architectures"] = new JsonArray(JsonValue.Create(Architecture)),
+            ["model_type"] = ModelType,
+            ["vocab_size"] = VocabSize,
+            ["hidden_size"] = HiddenSize,
+            ["state_size"] = StateSize,
+            ["num_hidden_layers"] = NumHiddenLayers,
+            ["expand"] = Expand,
+            ["conv_kernel"] = ConvKernel,
+            ["time_step_rank"] = TimeStepRank,
+            ["use_bias"] = UseBias,
+            ["use_conv_bias"] = UseConvBias,
+            ["layer_norm_epsilon"] = LayerNormEpsilon,
+            ["tie_word_embeddings"] = TieWordEmbeddings,
+            ["hidden_act"] = "silu",
+            ["torch_dtype"] = "float32",
+        };
+        if (ModelType == "falcon_mamba") json["mixer_rms_eps"] = MixerRmsEps;
+        if (BosTokenId is int bos) json["bos_token_id"] = bos;
+        if (EosTokenId is int eos) json["eos_token_id"] = eos;
+        return json;
+    }
+
     /// <summary>Number of parameters of the model this config describes.</summary>
     public long ParameterCount()
     {
