@@ -38,4 +38,18 @@ public sealed class DemoRunnerTests
             Assert.Equal(DemoSuite.Tasks.Count, mixer.Experts);
         }
     }
+
+    [Fact]
+    public void Quick_demo_runs_on_a_Mamba_base_with_experts_on_in_proj_and_out_proj()
+    {
+        string outDir = TestPaths.NewTempDir();
+        var options = DemoOptions.Quick(outDir, Path.Combine(outDir, "base")) with { Arch = "mamba" };
+        var result = DemoRunner.Run(options, (_, work) => work(null!, default), _ => { });
+        Assert.Equal("MambaForCausalLM", result.Architecture);
+        Assert.Equal(DemoRunner.MethodNames, result.Methods.Select(m => m.Method));
+        var config = MixerConfig.Load(Path.Combine(outDir, "mixers", "plug-and-play"));
+        Assert.Equal(new[] { "in_proj", "out_proj" }, config.Targets);
+        Assert.Equal("MambaForCausalLM", config.Architecture);
+        Assert.Contains("backbone.layers.0.mixer.router", result.Routing.Values.First().RouterNames);
+    }
 }
