@@ -86,6 +86,7 @@ public static class DemoReport
         md.AppendLine("- *single-task LoRA (oracle)* is each task's own stage-1 expert, told which task it faces: the upper bound a router can reach.");
         md.AppendLine("- *multi-task LoRA* is one adapter trained on the union with rank = experts × expert rank (the same parameter budget).");
         md.AppendLine("- *uniform merge* averages the experts' updates (every expert weighted 1/E), with no routing.");
+        md.AppendLine("- *LoRAHub* merges the experts into one LoRA (A = Σ w A_i, B = Σ w B_i) with weights searched gradient-free on 5 examples per task; *MoLE* learns a dense gate per block over the frozen experts with a balance loss and keeps all experts at inference.");
         md.AppendLine("- *LoRA-Mixer (plug-and-play)* trains only the routers over the frozen stage-1 experts; *LoRA-Mixer (joint)* also fine-tunes the experts, held near their stage-1 values by the preservation loss.");
         md.AppendLine("- The base model was pretrained on generic text that never answers a task, so it scores near zero except by chance.").AppendLine();
         foreach (var (method, stats) in result.Routing)

@@ -25,7 +25,8 @@ public static class DemoRunner
     /// <summary>Method names in table order.</summary>
     public static readonly IReadOnlyList<string> MethodNames = new[]
     {
-        "base model", "single-task LoRA (oracle)", "multi-task LoRA", "uniform merge", "LoRA-Mixer (joint)", "LoRA-Mixer (plug-and-play)",
+        "base model", "single-task LoRA (oracle)", "multi-task LoRA", "uniform merge", "LoRAHub", "MoLE",
+        "LoRA-Mixer (joint)", "LoRA-Mixer (plug-and-play)",
     };
 
     /// <summary>Runs the demo; <paramref name="log"/> receives one line per phase.</summary>
@@ -151,8 +152,33 @@ public static class DemoRunner
             results.Add(Evaluate(MethodNames[2], model, tokenizer, tests, trained.Modules.Values.Sum(w => w.A.numel() + w.B.numel()), null));
         }
 
-        // 4. Stage 2 of both paradigms: routers with RSL (joint also fine-tunes the experts under preservation).
-        foreach (var (name, method, trainExperts) in new[] { ("joint", MethodNames[4], true), ("plug-and-play", MethodNames[5], false) })
+        // 4. Baselines over the same frozen experts: LoRAHub (merge weights searched gradient-free on a few
+        //    examples) and MoLE (a dense learned gate per block with a balance loss, no top-k, no entropy term).
+        using (var model = ModelLoader.LoadCausalLM(baseDir, device))
+        {
+            using var mixer = MixerCheckpoint.Load(model, stage1Dir);
+            var encoder = new ExampleEncoder(tokenizer, 64, tasks);
+            var few = tasks.SelectMany(t => train.Where(i => i.Task == t).Take(5)).Select(i => encoder.Encode(DemoSuite.ToRecord(i))).ToArray();
+            log("LoRAHub: searching merge weights (Nelder–Mead) on 5 examples per task");
+            var weights = Baselines.LoraHub.Fit(mixer, few, DemoTokenizer.PadId);
+            log($"LoRAHub weights: {string.Join(", ", tasks.Select((t, i) => $"{t} {weights[i]:F2}"))}");
+            results.Add(Evaluate(MethodNames[4], model, tokenizer, tests, 0,
+                (_, count) => mixer.SetHardExperts(zeros(count, dtype: ScalarType.Int64))));
+        }
+        using (var model = ModelLoader.LoadCausalLM(baseDir, device))
+        {
+            using var mixer = MixerCheckpoint.Load(model, stage1Dir);
+            var mole = new RoutingLossSettings(Alpha: options.Rsl.Alpha, Lambda: 0, EntropySign: 1, WarmupRatio: 0, Beta: 0);
+            host("MoLE: dense gates with a balance loss", (p, ct) => MixerTrainingJob.TrainRouters(mixer, tokenizer, stage2Records, tasks,
+                new RoutingSettings(RoutingMode.Soft), mole, trainExperts: false,
+                Settings("mole", options.Stage2Steps, options.RouterLearningRate), p, ct).Summary);
+            logs["MoLE gates"] = Path.Combine(trainingDir, "mole", "train_log.jsonl");
+            mixer.SetRouting(new RoutingSettings(RoutingMode.Soft)); // MoLE keeps every expert at inference
+            results.Add(Evaluate(MethodNames[5], model, tokenizer, tests, mixer.RouterParameters().Sum(p => p.Value.numel()), null));
+        }
+
+        // 5. Stage 2 of both paradigms: routers with RSL (joint also fine-tunes the experts under preservation).
+        foreach (var (name, method, trainExperts) in new[] { ("joint", MethodNames[6], true), ("plug-and-play", MethodNames[7], false) })
         {
             using var model = ModelLoader.LoadCausalLM(baseDir, device);
             using var mixer = MixerCheckpoint.Load(model, stage1Dir);
