@@ -18,10 +18,13 @@ internal static class InspectCommand
             string path = result.GetValue(dir)!;
             var table = new Table().AddColumn("field").AddColumn("value").HideHeaders();
             void Row(string k, object? v) => table.AddRow(Markup.Escape(k), Markup.Escape(v?.ToString() ?? "-"));
+            // The config first: an unsupported architecture is the more useful message than missing weights.
+            bool stateSpace = MambaConfig.DescribesStateSpaceModel(path);
+            var mambaConfig = stateSpace ? MambaConfig.Load(path) : null;
+            var llamaConfig = stateSpace ? null : LlamaConfig.Load(path);
             using var checkpoint = SafeTensorsCheckpoint.Open(path);
-            if (MambaConfig.DescribesStateSpaceModel(path))
+            if (mambaConfig is { } mamba)
             {
-                var mamba = MambaConfig.Load(path);
                 Models.Mamba.MambaLoader.CheckShapes(mamba, checkpoint, path);
                 Row("architecture", mamba.Architecture);
                 Row("model_type", mamba.ModelType);
@@ -35,7 +38,7 @@ internal static class InspectCommand
             }
             else
             {
-                var config = LlamaConfig.Load(path);
+                var config = llamaConfig!;
                 ModelLoader.CheckShapes(config, checkpoint, path);
                 Row("architecture", config.Architecture);
                 Row("model_type", config.ModelType);
