@@ -38,7 +38,7 @@ internal static class DataPrepareCommand
                 var other => throw new ArgumentException($"--split must be train or test, got '{other}'"),
             };
             string taskLabel = result.GetValue(label) ?? name;
-            var records = Records(evalTask, path, taskLabel);
+            var records = BenchmarkRecords.Load(evalTask, path, taskLabel, w => Console.Error.WriteLine("warning: " + w));
             if (result.GetValue(limit) is int n)
                 records = EvalSubset.Select(records.Count, n, 1234).Select(i => records[i]).ToArray();
             JsonlDataset.Write(result.GetValue(output)!, records);
@@ -46,44 +46,5 @@ internal static class DataPrepareCommand
             return 0;
         }));
         return new Command("data", "Prepare training data") { prepare };
-    }
-
-    private static IReadOnlyList<TrainingRecord> Records(EvalTask task, string path, string label)
-    {
-        void Warn(IReadOnlyList<string> skipped) { foreach (var s in skipped) Console.Error.WriteLine("warning: " + s); }
-        switch (task)
-        {
-            case EvalTask.Gsm8k:
-            {
-                var data = Gsm8kLoader.Load(path);
-                Warn(data.SkippedLines);
-                // The evaluation prompt, and the reference solution ending in "#### answer" as the response.
-                return data.Examples.Select((e, i) => new TrainingRecord($"Question: {e.Question}\nAnswer:", " " + e.Answer + "\n\n", null, label, path, i + 1)).ToArray();
-            }
-            case EvalTask.Sst2:
-            {
-                var data = Sst2Loader.Load(path);
-                Warn(data.SkippedLines);
-                return data.Examples.Select((e, i) => new TrainingRecord(Sst2Evaluator.Prompt(e), " " + Sst2Evaluator.LabelWords[e.Label], null, label, path, i + 1)).ToArray();
-            }
-            case EvalTask.Cola:
-            {
-                var data = ColaLoader.Load(path);
-                Warn(data.SkippedLines);
-                return data.Examples.Select((e, i) => new TrainingRecord(ColaEvaluator.Prompt(e), " " + ColaEvaluator.LabelWords[e.Label], null, label, path, i + 1)).ToArray();
-            }
-            case EvalTask.MedQa:
-            {
-                var data = MedQaLoader.Load(path);
-                Warn(data.SkippedLines);
-                return data.Examples.Select((e, i) => new TrainingRecord(MedQaEvaluator.Prompt(e), " " + e.Labels[e.Gold], null, label, path, i + 1)).ToArray();
-            }
-            default:
-            {
-                var data = ArcLoader.Load(path);
-                Warn(data.SkippedLines);
-                return data.Examples.Select((e, i) => new TrainingRecord(ArcEvaluator.Prompt(e), " " + e.Choices[e.Gold], null, label, path, i + 1)).ToArray();
-            }
-        }
     }
 }

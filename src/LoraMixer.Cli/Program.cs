@@ -13,6 +13,8 @@ root.Add(PretrainCommand.Create());
 root.Add(EvalCommand.Create());
 root.Add(DataPrepareCommand.Create());
 root.Add(LoraTrainCommand.Create());
+root.Add(ReportCommand.Create());
+root.Add(ExperimentCommand.Create());
 root.Add(new Command("mixer", "Train and inspect LoRA-Mixers") { MixerTrainCommand.Create(), MixerInspectCommand.Create() });
 
 var parsed = root.Parse(args);

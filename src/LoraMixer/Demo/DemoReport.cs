@@ -116,17 +116,8 @@ public static class DemoReport
 
     private static (double[] X, double[] Y) Curve(string trainLog)
     {
-        if (!File.Exists(trainLog)) return (Array.Empty<double>(), Array.Empty<double>());
-        var xs = new List<double>();
-        var ys = new List<double>();
-        foreach (var line in File.ReadLines(trainLog))
-        {
-            if (JsonNode.Parse(line) is not JsonObject o || o["loss"] is not JsonValue loss || o["step"] is not JsonValue step) continue;
-            if (!loss.TryGetValue(out double y) || !step.TryGetValue(out double x)) continue;
-            xs.Add(x);
-            ys.Add(y);
-        }
-        return (xs.ToArray(), ys.ToArray());
+        var curves = LossCurves.Read(trainLog);
+        return (curves.Steps, curves.Loss);
     }
 
     private static string Slug(string method) =>

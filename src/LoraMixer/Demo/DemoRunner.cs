@@ -220,20 +220,18 @@ public static class DemoRunner
     private static DemoMethodResult Evaluate(string method, ICausalLM model, ITokenizer tokenizer,
         IReadOnlyDictionary<string, IReadOnlyList<DemoItem>> tests, long trainable, Action<string, int>? beforeTask)
     {
-        var generator = new TextGenerator(model, tokenizer, ModelStructure.EosTokenIds(model));
-        var options = new GenerationOptions { MaxNewTokens = 16, StopStrings = new[] { "\n" } };
         var accuracy = new Dictionary<string, double>();
         long tokens = 0;
-        var clock = Stopwatch.StartNew();
+        double seconds = 0;
         foreach (var (task, items) in tests)
         {
             beforeTask?.Invoke(task, items.Count);
-            var outputs = generator.Generate(items.Select(i => i.Prompt).ToArray(), options);
-            int correct = items.Where((item, i) => DemoSuite.IsCorrect(item, outputs[i].Text)).Count();
-            tokens += outputs.Sum(o => o.TokenIds.Count);
-            accuracy[task] = 100.0 * correct / Math.Max(1, items.Count);
+            var (acc, _, generated, taken) = DemoScorer.Score(model, tokenizer, items);
+            accuracy[task] = acc;
+            tokens += generated;
+            seconds += taken;
         }
-        return new DemoMethodResult(method, accuracy, trainable, tokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds));
+        return new DemoMethodResult(method, accuracy, trainable, tokens / Math.Max(1e-9, seconds));
     }
 
     /// <summary>Routing statistics of a mixer over the test items (prompt and answer) of every task.</summary>

@@ -120,20 +120,7 @@ public sealed class LoraMixerModel : IDisposable
     /// <summary>PEFT-style fresh experts: A Kaiming-uniform, B zero (stage 1 of the joint paradigm).</summary>
     public void InitializeExperts()
     {
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        foreach (var p in _projections)
-        {
-            for (int e = 0; e < p.Experts; e++)
-            {
-                int r = p.Ranks[e];
-                if (r == 0) continue;
-                var a = empty(r, p.lora_A.shape[2], device: p.lora_A.device);
-                nn.init.kaiming_uniform_(a, a: Math.Sqrt(5));
-                p.lora_A[e].narrow(0, 0, r).copy_(a);
-                p.lora_B[e].zero_();
-            }
-        }
+        foreach (var p in _projections) p.InitializeExperts();
     }
 
     /// <summary>Sets the routing of every router (the mode of the current phase).</summary>

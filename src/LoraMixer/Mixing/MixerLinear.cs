@@ -97,6 +97,22 @@ public sealed class MixerLinear : nn.Module<Tensor, Tensor>
         return (lora_A[expert].narrow(0, 0, r).clone(), lora_B[expert].narrow(1, 0, r).clone());
     }
 
+    /// <summary>PEFT-style fresh experts: A Kaiming-uniform, B zero.</summary>
+    public void InitializeExperts()
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        for (int e = 0; e < Experts; e++)
+        {
+            int r = Ranks[e];
+            if (r == 0) continue;
+            var a = empty(r, lora_A.shape[2], device: lora_A.device);
+            nn.init.kaiming_uniform_(a, a: Math.Sqrt(5));
+            lora_A[e].narrow(0, 0, r).copy_(a);
+            lora_B[e].zero_();
+        }
+    }
+
     /// <inheritdoc />
     public override Tensor forward(Tensor x)
     {

@@ -33,7 +33,7 @@ public sealed class RoutingSlot : IDisposable
     /// <summary>Routing of the current phase.</summary>
     public RoutingSettings Settings { get; set; }
 
-    /// <summary>Expert index per sample [B] for hard routing.</summary>
+    /// <summary>Expert index per sample [B] for hard routing; a single index [1] applies to every sample.</summary>
     public Tensor? HardExperts { get; set; }
 
     /// <summary>When true, each routing keeps its dense probabilities (with gradient) for the RSL and statistics.</summary>
@@ -64,8 +64,9 @@ public sealed class RoutingSlot : IDisposable
             case RoutingMode.Hard:
             {
                 var ids = HardExperts ?? throw new InvalidOperationException("hard routing needs the expert (task) of every sample");
-                if (ids.shape[0] != h.shape[0])
+                if (ids.shape[0] != h.shape[0] && ids.shape[0] != 1)
                     throw new ArgumentException($"hard routing got {ids.shape[0]} expert ids for a batch of {h.shape[0]}");
+                if (ids.shape[0] != h.shape[0]) ids = ids.expand(h.shape[0]);
                 var oneHot = nn.functional.one_hot(ids.to(h.device), experts).to(h.dtype);
                 var shape = h.shape.ToArray();
                 shape[^1] = experts;

@@ -48,6 +48,20 @@ public static class ModelStructure
         }
     }
 
+    /// <summary>
+    /// Makes <paramref name="router"/> part of the MLP of block <paramref name="layer"/> and calls
+    /// <paramref name="route"/> with the MLP's normalised input (MixLoRA's router). Llama family only: Mamba
+    /// blocks have no MLP. Returns the router's module name.
+    /// </summary>
+    public static string AttachMlpRouter(ICausalLM model, int layer, nn.Module router, Action<Tensor> route)
+    {
+        if (model is not LlamaForCausalLM l)
+            throw new NotSupportedException($"{model.GetType().Name} has no MLP to route (MixLoRA needs a Llama-family model)");
+        l.model.layers[layer].mlp.register_module("router", router);
+        l.model.layers[layer].MlpInputObserver = route;
+        return $"model.layers.{layer}.mlp.router";
+    }
+
     private static NotSupportedException Unsupported(ICausalLM model) =>
         new($"{model.GetType().Name} is not supported by adapters; supported: Llama family and Mamba");
 }

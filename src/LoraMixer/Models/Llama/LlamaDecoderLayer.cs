@@ -34,6 +34,9 @@ public sealed class LlamaDecoderLayer : nn.Module
     /// </summary>
     public Action<Tensor>? AttentionInputObserver { get; set; }
 
+    /// <summary>Observer of the normalised hidden state that enters the MLP (the router input of MixLoRA); null for the plain model.</summary>
+    public Action<Tensor>? MlpInputObserver { get; set; }
+
     /// <summary>One block over x [B, T, hidden].</summary>
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int layerIndex)
     {
@@ -41,7 +44,9 @@ public sealed class LlamaDecoderLayer : nn.Module
         var normed = input_layernorm.forward(x);
         AttentionInputObserver?.Invoke(normed);
         var h = x + self_attn.Forward(normed, cos, sin, mask, cache, layerIndex);
-        var output = h + mlp.forward(post_attention_layernorm.forward(h));
+        var mlpInput = post_attention_layernorm.forward(h);
+        MlpInputObserver?.Invoke(mlpInput);
+        var output = h + mlp.forward(mlpInput);
         return output.MoveToOuterDisposeScope();
     }
 }

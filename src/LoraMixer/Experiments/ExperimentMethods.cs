@@ -1,0 +1,28 @@
+namespace LoraMixer.Experiments;
+
+/// <summary>The methods of the paper's comparison (Table 2) and of the RSL ablation.</summary>
+public static class ExperimentMethods
+{
+    /// <summary>Every method, in table order.</summary>
+    public static readonly IReadOnlyList<ExperimentMethod> All = new ExperimentMethod[]
+    {
+        new("base", "base model", "main", "the frozen base model"),
+        new("oracle", "single-task LoRA (oracle)", "main", "each task's own expert, told the task"),
+        new("multitask", "multi-task LoRA", "main", "one LoRA of rank r·tasks on the union of the tasks"),
+        new("merge", "uniform merge", "main", "the experts averaged with equal weights"),
+        new("lorahub", "LoRAHub", "main", "merge weights searched by Nelder–Mead on 5 examples per task"),
+        new("mole", "MoLE", "main", "frozen experts, dense learned gate per block, balance loss"),
+        new("mixlora", "MixLoRA", "main", "LoRA experts in the MLP, top-k router, Switch loss 0.01, attention LoRA"),
+        new("mixer-joint", "LoRA-Mixer (joint)", "main", "stage-1 experts, then routers with RSL and experts under preservation"),
+        new("mixer-pnp", "LoRA-Mixer (plug-and-play)", "main", "frozen stage-1 experts, routers with RSL"),
+        new("rsl-none", "plug-and-play, no RSL", "ablation", "routers trained on the LM loss alone"),
+        new("rsl-balance", "plug-and-play, balance only", "ablation", "RSL without its entropy term (λ = 0)"),
+        new("rsl-entropy-neg", "plug-and-play, entropy sign −1", "ablation", "RSL rewarding high routing entropy"),
+    };
+
+    /// <summary>The method of <paramref name="id"/>.</summary>
+    /// <exception cref="ArgumentException">Unknown id (the message lists the known ones).</exception>
+    public static ExperimentMethod Get(string id) =>
+        All.FirstOrDefault(m => m.Id == id)
+        ?? throw new ArgumentException($"unknown method '{id}'; known: {string.Join(", ", All.Select(m => m.Id))}");
+}

@@ -1,0 +1,114 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using LoraMixer.Errors;
+
+namespace LoraMixer.Experiments;
+
+/// <summary>
+/// What an experiment compares (a JSON recipe, snake_case keys): base model, tasks, sample counts of both
+/// stages, rank, methods, seeds and evaluation sizes. Unknown keys are an error, so a typo never goes unnoticed.
+/// </summary>
+public sealed record ExperimentRecipe
+{
+    /// <summary>Name of the experiment (the run folder's default name).</summary>
+    public required string Name { get; init; }
+    /// <summary>"default" (the embedded default model of <see cref="Arch"/>, pretrained on first use) or a model folder.</summary>
+    public string BaseModel { get; init; } = "default";
+    /// <summary>Architecture of the default model: llama or mamba.</summary>
+    public string Arch { get; init; } = "llama";
+    /// <summary>Tasks: demo tasks (add, reverse, sort, lookup, sentiment) and benchmarks (sst2, cola, medqa, gsm8k, arc-e, arc-c).</summary>
+    public required IReadOnlyList<string> Tasks { get; init; }
+    /// <summary>Benchmark folder; null = <c>$LORAMIXER_DATA</c>.</summary>
+    public string? DataDir { get; init; }
+    /// <summary>Training samples per task (stage 1, and the union for the multi-task LoRA and MixLoRA).</summary>
+    public int Stage1Samples { get; init; } = 400;
+    /// <summary>Optimizer steps of stage 1, of the multi-task LoRA and of MixLoRA.</summary>
+    public int Stage1Steps { get; init; } = 600;
+    /// <summary>Mixed samples for router training (stage 2).</summary>
+    public int Stage2Samples { get; init; } = 1000;
+    /// <summary>Optimizer steps of every router training.</summary>
+    public int Stage2Steps { get; init; } = 300;
+    /// <summary>LoRA rank of each expert.</summary>
+    public int Rank { get; init; } = 8;
+    /// <summary>Experts per token at inference.</summary>
+    public int TopK { get; init; } = 2;
+    /// <summary>Examples per batch.</summary>
+    public int BatchSize { get; init; } = 32;
+    /// <summary>Longest training sequence in tokens (longer examples are cut).</summary>
+    public int MaxLength { get; init; } = 256;
+    /// <summary>Learning rate of LoRA training.</summary>
+    public double Lr { get; init; } = 3e-3;
+    /// <summary>Learning rate of router training.</summary>
+    public double RouterLr { get; init; } = 1e-2;
+    /// <summary>Method ids (see <see cref="ExperimentMethods"/>), in table order.</summary>
+    public IReadOnlyList<string> Methods { get; init; } = ExperimentMethods.All.Select(m => m.Id).ToArray();
+    /// <summary>Seeds; each runs every method once (mean ± sd over seeds).</summary>
+    public IReadOnlyList<int> Seeds { get; init; } = new[] { 0, 1, 2 };
+    /// <summary>Benchmark test items per task (a deterministic subset, the same for every seed); null = all.</summary>
+    public int? EvalLimit { get; init; } = 200;
+    /// <summary>Held-out items per demo task.</summary>
+    public int DemoTestPerTask { get; init; } = 50;
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow,
+        WriteIndented = true,
+    };
+
+    /// <summary>Reads and checks a recipe file.</summary>
+    /// <exception cref="DataFormatException">The file is missing, not JSON, or names something unknown.</exception>
+    public static ExperimentRecipe Load(string path)
+    {
+        if (!File.Exists(path)) throw new DataFormatException($"recipe not found: {path} (a JSON file; see recipes/ for examples)");
+        ExperimentRecipe? recipe;
+        try
+        {
+            recipe = JsonSerializer.Deserialize<ExperimentRecipe>(File.ReadAllText(path), Json);
+        }
+        catch (JsonException e)
+        {
+            throw new DataFormatException($"{path}: {e.Message}");
+        }
+        if (recipe is null) throw new DataFormatException($"{path}: empty recipe");
+        try
+        {
+            recipe.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new DataFormatException($"{path}: {e.Message}");
+        }
+        return recipe;
+    }
+
+    /// <summary>Checks names and sizes.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Name)) throw new ArgumentException("name is empty");
+        if (Arch is not ("llama" or "mamba")) throw new ArgumentException($"arch must be llama or mamba, got '{Arch}'");
+        if (Tasks.Count < 2) throw new ArgumentException("tasks: name at least two tasks (one expert each)");
+        foreach (var t in Tasks) ExperimentTasks.Check(t);
+        if (Tasks.Distinct().Count() != Tasks.Count) throw new ArgumentException("tasks: a task is named twice");
+        if (Methods.Count == 0) throw new ArgumentException("methods: name at least one method");
+        foreach (var m in Methods) ExperimentMethods.Get(m);
+        if (Seeds.Count == 0) throw new ArgumentException("seeds: name at least one seed");
+        foreach (var (value, name) in new[] { (Stage1Samples, "stage1_samples"), (Stage1Steps, "stage1_steps"), (Stage2Samples, "stage2_samples"),
+                     (Stage2Steps, "stage2_steps"), (Rank, "rank"), (TopK, "top_k"), (BatchSize, "batch_size"), (MaxLength, "max_length"), (DemoTestPerTask, "demo_test_per_task") })
+            if (value < 1) throw new ArgumentException($"{name} must be at least 1, got {value}");
+        if (TopK > Tasks.Count) throw new ArgumentException($"top_k {TopK} is larger than the number of experts ({Tasks.Count})");
+        if (EvalLimit is < 1) throw new ArgumentException($"eval_limit must be at least 1 (or null for all), got {EvalLimit}");
+    }
+
+    /// <summary>The recipe as JSON (what the run folder keeps).</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>
+    /// SHA-256 of everything that shapes a result (the recipe without its seeds and methods): a run folder
+    /// accepts more seeds or methods later, but not changed training settings.
+    /// </summary>
+    public string Hash() =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes((this with { Seeds = Array.Empty<int>(), Methods = Array.Empty<string>() }).ToJson())));
+}

@@ -1,0 +1,70 @@
+using LoraMixer.Errors;
+using LoraMixer.Experiments;
+
+namespace LoraMixer.Tests.Experiments;
+
+public sealed class ExperimentRecipeTests
+{
+    private static string Write(string json)
+    {
+        string path = Path.Combine(TestPaths.NewTempDir(), "recipe.json");
+        File.WriteAllText(path, json);
+        return path;
+    }
+
+    [Fact]
+    public void A_recipe_reads_its_snake_case_fields_and_keeps_defaults_for_the_rest()
+    {
+        var recipe = ExperimentRecipe.Load(Write("""{"name": "x", "tasks": ["add", "sst2"], "stage1_samples": 7, "top_k": 1, "seeds": [4], "eval_limit": null}"""));
+        Assert.Equal("x", recipe.Name);
+        Assert.Equal(new[] { "add", "sst2" }, recipe.Tasks);
+        Assert.Equal(7, recipe.Stage1Samples);
+        Assert.Equal(1, recipe.TopK);
+        Assert.Equal(new[] { 4 }, recipe.Seeds);
+        Assert.Null(recipe.EvalLimit);
+        Assert.Equal(ExperimentMethods.All.Select(m => m.Id), recipe.Methods);
+        Assert.Equal(8, recipe.Rank);
+    }
+
+    [Theory]
+    [InlineData("""{"name": "x", "tasks": ["add", "sst2"], "rnak": 4}""", "rnak")]
+    [InlineData("""{"name": "x", "tasks": ["add", "poetry"]}""", "poetry")]
+    [InlineData("""{"name": "x", "tasks": ["add", "humaneval"]}""", "no training split")]
+    [InlineData("""{"name": "x", "tasks": ["add", "sst2"], "methods": ["base", "lora-mixer"]}""", "lora-mixer")]
+    [InlineData("""{"name": "x", "tasks": ["add", "sst2"], "top_k": 3}""", "top_k 3")]
+    [InlineData("""{"name": "x", "tasks": ["add", "sst2"], "rank": 0}""", "rank")]
+    [InlineData("""{"name": "x", "tasks": ["add"]}""", "two tasks")]
+    [InlineData("""{"name": "x", "tasks": ["add", "sst2"], "seeds": []}""", "seeds")]
+    [InlineData("""{"name": "x", "tasks": ["add", "sst2"],""", "recipe.json")]
+    public void A_bad_recipe_names_the_file_and_the_problem(string json, string expected)
+    {
+        string path = Write(json);
+        var e = Assert.Throws<DataFormatException>(() => ExperimentRecipe.Load(path));
+        Assert.Contains(expected, e.Message);
+        Assert.Contains(path, e.Message);
+    }
+
+    [Fact]
+    public void A_missing_recipe_names_its_path()
+    {
+        var e = Assert.Throws<DataFormatException>(() => ExperimentRecipe.Load("/nonexistent/recipe.json"));
+        Assert.Contains("/nonexistent/recipe.json", e.Message);
+    }
+
+    [Fact]
+    public void The_hash_ignores_seeds_and_methods_but_not_training_settings()
+    {
+        var recipe = new ExperimentRecipe { Name = "x", Tasks = new[] { "add", "sort" } };
+        Assert.Equal(recipe.Hash(), (recipe with { Seeds = new[] { 0, 1, 2, 3 }, Methods = new[] { "base" } }).Hash());
+        Assert.NotEqual(recipe.Hash(), (recipe with { Rank = 4 }).Hash());
+        Assert.NotEqual(recipe.Hash(), (recipe with { Tasks = new[] { "add", "lookup" } }).Hash());
+    }
+
+    [Fact]
+    public void The_committed_recipes_are_valid()
+    {
+        var files = Directory.GetFiles(Path.Combine(TestPaths.RepoRoot, "recipes"), "*.json");
+        Assert.NotEmpty(files);
+        foreach (var file in files) ExperimentRecipe.Load(file);
+    }
+}
