@@ -6,6 +6,7 @@ return args.FirstOrDefault() switch
     "mixer" => MixerBenchmark.Run(args[1..]),
     "train-step" => TrainStepBenchmark.Run(args[1..]),
     "mamba-scan" => MambaScanBenchmark.Run(args[1..]),
+    "loglikelihood" => LoglikelihoodBenchmark.Run(args[1..]),
     _ => Usage(),
 };
 
@@ -13,5 +14,7 @@ static int Usage()
 {
     Console.Error.WriteLine("usage: LoraMixer.Bench forward --model DIR [--threads N] [--repeats N]");
     Console.Error.WriteLine("       LoraMixer.Bench mixer --model DIR [--experts 6] [--top-k 2] [--rank 8] [--threads N] [--repeats N]");
+    Console.Error.WriteLine("       LoraMixer.Bench train-step [--hidden 128] [--layers 4] | mamba-scan [--model DIR] [--tokens 512]");
+    Console.Error.WriteLine("       LoraMixer.Bench loglikelihood --model DIR [--questions 32] [--context-words 60] [--batch-size 8]");
     return 2;
 }

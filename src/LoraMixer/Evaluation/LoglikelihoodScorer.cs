@@ -10,8 +10,11 @@ namespace LoraMixer.Evaluation;
 /// split at the length of the encoded context (so a merge across the boundary counts towards the continuation).
 /// BOS is prepended when <c>addBos</c> and the tokenizer uses one (lm-eval's <c>add_bos_token</c>; our models are
 /// trained with it); an empty context becomes just BOS (or EOS). Sequences longer than the model accepts keep their
-/// last tokens. Requests with the same context share a batch; batches are right-padded (causal attention never lets
-/// a real position see the padding after it) and run in one forward pass each; results come back in input order.
+/// last tokens. Requests with the same context share a batch. With prefix sharing (the default, for models whose
+/// cache is a <see cref="Models.Modules.KvCache"/>: the Llama family) each distinct context of a batch is computed once, left-padded
+/// next to the others, and its cached keys and values are copied to every continuation, which then runs as a second,
+/// right-padded pass; otherwise every sequence runs whole (right-padded: causal attention never lets a real position
+/// see the padding after it). Results come back in input order.
 /// </summary>
 public sealed class LoglikelihoodScorer
 {
@@ -19,9 +22,15 @@ public sealed class LoglikelihoodScorer
     private readonly ITokenizer _tokenizer;
     private readonly int _batchSize;
     private readonly bool _addBos;
+    private readonly bool _sharePrefix;
 
     /// <summary>Creates a scorer running up to <paramref name="batchSize"/> sequences per forward pass.</summary>
-    public LoglikelihoodScorer(ICausalLM model, ITokenizer tokenizer, int batchSize = 8, bool addBos = true)
+    /// <param name="model">The model to score with.</param>
+    /// <param name="tokenizer">Its tokenizer.</param>
+    /// <param name="batchSize">Sequences per forward pass.</param>
+    /// <param name="addBos">Prepend BOS to contexts.</param>
+    /// <param name="sharePrefix">Compute each shared context once (see the class summary); false runs every sequence whole.</param>
+    public LoglikelihoodScorer(ICausalLM model, ITokenizer tokenizer, int batchSize = 8, bool addBos = true, bool sharePrefix = true)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -30,6 +39,7 @@ public sealed class LoglikelihoodScorer
         _tokenizer = tokenizer;
         _batchSize = batchSize;
         _addBos = addBos;
+        _sharePrefix = sharePrefix;
     }
 
     /// <summary>The context and continuation ids of <paramref name="request"/>, split the lm-eval way.</summary>
@@ -131,6 +141,7 @@ public sealed class LoglikelihoodScorer
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
+        if (_sharePrefix && TryRunShared(batch, sequences, results)) return;
         int length = batch.Max(i => sequences[i].Input.Length);
         var ids = new long[batch.Count * length];
         for (int row = 0; row < batch.Count; row++)
@@ -150,5 +161,64 @@ public sealed class LoglikelihoodScorer
             for (int j = 0; j < continuationLength; j++) isGreedy &= greedy[j] == targets[start + j];
             results[batch[row]] = new LoglikelihoodResult(sum, isGreedy, continuationLength, input.Length);
         }
+    }
+
+    // Distinct contexts once (left-padded, one pass), then all continuations from copies of their context's cache.
+    private bool TryRunShared(List<int> batch, (long[] Input, long[] Targets, int ContinuationLength)[] sequences, LoglikelihoodResult[] results)
+    {
+        long[] Context(int i) => sequences[i].Input[..(sequences[i].Input.Length - sequences[i].ContinuationLength + 1)];
+        var groups = batch.GroupBy(i => string.Join(',', Context(i))).Select(g => g.ToList()).ToList();
+        if (groups.Count == batch.Count) return false; // nothing shared: one whole pass is cheaper
+        int contextLength = groups.Max(g => Context(g[0]).Length);
+        int continuationInputs = batch.Max(i => sequences[i].ContinuationLength) - 1;
+        if (contextLength + continuationInputs > _model.MaxPositionEmbeddings) return false; // padding would not fit the model
+        var device = _model.Device;
+        var contextIds = new long[groups.Count * contextLength];
+        var contextMask = new long[groups.Count * contextLength];
+        for (int g = 0; g < groups.Count; g++)
+        {
+            var ids = Context(groups[g][0]);
+            int offset = g * contextLength + contextLength - ids.Length;
+            ids.CopyTo(contextIds, offset);
+            Array.Fill(contextMask, 1L, offset, ids.Length);
+        }
+        var contextMaskTensor = tensor(contextMask, new long[] { groups.Count, contextLength }).to(device);
+        using var created = _model.CreateCache(groups.Count, contextLength + Math.Max(1, continuationInputs));
+        if (created is not Models.Modules.KvCache cache) return false; // a recurrent state (Mamba) is not shared here
+        var first = _model.Forward(tensor(contextIds, new long[] { groups.Count, contextLength }).to(device), contextMaskTensor, cache, lastPositionOnly: true)
+            .select(1, 0).to_type(ScalarType.Float32).log_softmax(-1);                                   // [G, vocab]: first continuation token
+        var rowGroup = batch.Select(i => (long)groups.FindIndex(g => g.Contains(i))).ToArray();
+        Tensor? rest = null;                                                                              // [N, Lk, vocab]: the others
+        if (continuationInputs > 0)
+        {
+            var rows = tensor(rowGroup).to(device);
+            using var expanded = cache.SelectRows(rows);
+            var ids = new long[batch.Count * continuationInputs];
+            var mask = new long[batch.Count * continuationInputs];
+            for (int r = 0; r < batch.Count; r++)
+            {
+                var (input, _, length) = sequences[batch[r]];
+                input[^(length - 1)..].CopyTo(ids, r * continuationInputs);
+                Array.Fill(mask, 1L, r * continuationInputs, length - 1);
+            }
+            var fullMask = cat(new[] { contextMaskTensor.index_select(0, rows), tensor(mask, new long[] { batch.Count, continuationInputs }).to(device) }, 1);
+            rest = _model.Forward(tensor(ids, new long[] { batch.Count, continuationInputs }).to(device), fullMask, expanded)
+                .to_type(ScalarType.Float32).log_softmax(-1);
+        }
+        for (int r = 0; r < batch.Count; r++)
+        {
+            var (input, targets, length) = sequences[batch[r]];
+            var continuation = targets[^length..];
+            var logProbs = rest is null ? first[rowGroup[r]].unsqueeze(0) : cat(new[] { first[rowGroup[r]].unsqueeze(0), rest[r].narrow(0, 0, length - 1) }, 0);
+            var target = tensor(continuation, new long[] { length, 1 }).to(device);
+            var picked = logProbs.gather(1, target).to(CPU).data<float>().ToArray();
+            var greedy = logProbs.argmax(-1).to(CPU).data<long>().ToArray();
+            double sum = 0;
+            foreach (float lp in picked) sum += lp;
+            bool isGreedy = true;
+            for (int j = 0; j < length; j++) isGreedy &= greedy[j] == continuation[j];
+            results[batch[r]] = new LoglikelihoodResult(sum, isGreedy, length, input.Length);
+        }
+        return true;
     }
 }

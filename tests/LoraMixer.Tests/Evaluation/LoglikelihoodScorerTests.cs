@@ -1,6 +1,7 @@
 using LoraMixer.Evaluation;
 using LoraMixer.Models;
 using LoraMixer.Models.Llama;
+using LoraMixer.Models.Modules;
 using LoraMixer.Tests.Models;
 using LoraMixer.Tokenization;
 using static TorchSharp.torch;
@@ -63,6 +64,55 @@ public sealed class LoglikelihoodScorerTests : IDisposable
             Assert.Equal(continuation.Count, results[i].ContinuationTokens);
             Assert.True(results[i].LogLikelihood < 0);
         }
+    }
+
+    /// <summary>Counts the tokens each forward pass processes.</summary>
+    private sealed class CountingModel(ICausalLM inner) : ICausalLM
+    {
+        public long Tokens;
+        public Device Device => inner.Device;
+        public int VocabSize => inner.VocabSize;
+        public int MaxPositionEmbeddings => inner.MaxPositionEmbeddings;
+        public IInferenceCache CreateCache(long batch, int capacity) => inner.CreateCache(batch, capacity);
+        public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, IInferenceCache? cache = null, bool lastPositionOnly = false)
+        {
+            Tokens += inputIds.numel();
+            return inner.Forward(inputIds, attentionMask, cache, lastPositionOnly);
+        }
+        public void Dispose() { }
+    }
+
+    [Fact]
+    public void Shared_contexts_are_computed_once_and_give_the_scores_of_whole_sequences()
+    {
+        const string longContext = "Question: Which of these is a fruit, and which one is a tool?\nAnswer:";
+        var requests = new LoglikelihoodRequest[]
+        {
+            new(longContext, " apple"), new(longContext, " a hammer"), new(longContext, " b"), new(longContext, " carrot cake"),
+            new("Short one:", " yes"), new("Short one:", " no"), new("Alone", " here"),
+        };
+        var shared = new CountingModel(_model);
+        var whole = new CountingModel(_model);
+        var a = new LoglikelihoodScorer(shared, _tokenizer, batchSize: 8).Score(requests);
+        var b = new LoglikelihoodScorer(whole, _tokenizer, batchSize: 8, sharePrefix: false).Score(requests);
+        for (int i = 0; i < requests.Length; i++)
+        {
+            Assert.Equal(b[i].LogLikelihood, a[i].LogLikelihood, 4);
+            Assert.Equal(b[i].IsGreedy, a[i].IsGreedy);
+            Assert.Equal(b[i].ContinuationTokens, a[i].ContinuationTokens);
+        }
+        Assert.True(shared.Tokens < whole.Tokens * 0.6, $"shared prefixes processed {shared.Tokens} tokens, whole sequences {whole.Tokens}");
+    }
+
+    [Fact]
+    public void Contexts_cut_to_the_model_length_still_score_like_whole_sequences()
+    {
+        // Contexts longer than max_position_embeddings keep their last tokens; the cut differs per continuation length.
+        string context = string.Concat(Enumerable.Repeat("a long context line. ", 1 + _model.MaxPositionEmbeddings / 10)) + "Answer:";
+        var requests = new LoglikelihoodRequest[] { new(context, " yes"), new(context, " no, certainly not"), new(context, " maybe") };
+        var a = new LoglikelihoodScorer(_model, _tokenizer, batchSize: 8).Score(requests);
+        var b = new LoglikelihoodScorer(_model, _tokenizer, batchSize: 8, sharePrefix: false).Score(requests);
+        for (int i = 0; i < requests.Length; i++) Assert.Equal(b[i].LogLikelihood, a[i].LogLikelihood, 4);
     }
 
     [Fact]

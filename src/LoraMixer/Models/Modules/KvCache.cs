@@ -24,6 +24,22 @@ public sealed class KvCache : IInferenceCache
         }
     }
 
+    private KvCache(Tensor[] keys, Tensor[] values, int capacity, int length)
+    {
+        (_keys, _values, Capacity, Length) = (keys, values, capacity, length);
+    }
+
+    /// <summary>
+    /// A new cache whose row i is a copy of row <paramref name="rows"/>[i] of this one (stored positions and
+    /// capacity kept): one computed prompt continued by several sequences.
+    /// </summary>
+    public KvCache SelectRows(Tensor rows)
+    {
+        var keys = _keys.Select(k => k.index_select(0, rows).DetachFromDisposeScope()).ToArray();
+        var values = _values.Select(v => v.index_select(0, rows).DetachFromDisposeScope()).ToArray();
+        return new KvCache(keys, values, Capacity, Length);
+    }
+
     /// <summary>Positions that can be stored.</summary>
     public int Capacity { get; }
 
