@@ -29,8 +29,16 @@ internal static class ExperimentCommand
             if (result.GetValue(dataDir) is string d) recipe = recipe with { DataDir = d };
             recipe.Validate();
             string runDir = result.GetValue(output) ?? Path.Combine("runs", recipe.Name);
-            ExperimentRunner.Run(recipe, runDir, (title, work) => TrainingDisplay.Run(title, work),
-                line => AnsiConsole.MarkupLine($"[grey]»[/] {Markup.Escape(line)}"), CommonOptions.ResolveDevice(result, device));
+            try
+            {
+                ExperimentRunner.Run(recipe, runDir, (title, work) => TrainingDisplay.Run(title, work),
+                    line => AnsiConsole.MarkupLine($"[grey]»[/] {Markup.Escape(line)}"), CommonOptions.ResolveDevice(result, device));
+            }
+            catch (OperationCanceledException e)
+            {
+                Console.Error.WriteLine($"stopped: {e.Message} (finished steps are kept in {runDir})");
+                return 130;
+            }
             AnsiConsole.MarkupLine($"run finished: {Markup.Escape(Path.GetFullPath(runDir))}");
             if (!result.GetValue(noReport))
             {
