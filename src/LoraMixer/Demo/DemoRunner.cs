@@ -120,7 +120,7 @@ public static class DemoRunner
             using var trained = mixer!;
             logs["stage 1 experts"] = Path.Combine(trainingDir, "stage1", "train_log.jsonl");
             MixerCheckpoint.Save(trained, stage1Dir);
-            long perExpert = ExpertParameterCount(trained) / tasks.Length;
+            long perExpert = trained.ExpertParameterCount() / tasks.Length;
 
             log("evaluating each expert on its own task (hard routing)");
             trained.SetRouting(new RoutingSettings(RoutingMode.Hard));
@@ -202,7 +202,7 @@ public static class DemoRunner
             logs[$"stage 2 {name}"] = Path.Combine(trainingDir, stage, "train_log.jsonl");
             log($"evaluating LoRA-Mixer ({name}), top-{mixer.Config.TopK} routing");
             mixer.SetRouting(mixer.Config.InferenceRouting);
-            long trainable = mixer.RouterParameters().Sum(p => p.Value.numel()) + (trainExperts ? ExpertParameterCount(mixer) : 0);
+            long trainable = mixer.RouterParameters().Sum(p => p.Value.numel()) + (trainExperts ? mixer.ExpertParameterCount() : 0);
             results.Add(Evaluate(method, model, tokenizer, tests, trainable, null));
             routing[method] = TestRouting(mixer, tokenizer, tests, tasks);
         }
@@ -212,9 +212,6 @@ public static class DemoRunner
         DemoReport.Write(result);
         return result;
     }
-
-    private static long ExpertParameterCount(LoraMixerModel mixer) =>
-        mixer.Projections.Sum(p => Enumerable.Range(0, p.Experts).Sum(e => (long)p.Ranks[e] * (p.lora_A.shape[2] + p.lora_B.shape[1])));
 
     /// <summary>Greedy answers to every test prompt of every task; accuracy in percent.</summary>
     private static DemoMethodResult Evaluate(string method, ICausalLM model, ITokenizer tokenizer,

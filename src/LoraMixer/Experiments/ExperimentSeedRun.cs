@@ -72,7 +72,7 @@ internal sealed class ExperimentSeedRun
             {
                 using var mixer = MixerCheckpoint.Load(model, ExpertsDir);
                 mixer.SetRouting(new RoutingSettings(RoutingMode.Hard));
-                trainable = ExpertParameters(mixer) / Tasks.Count;
+                trainable = mixer.ExpertParameterCount() / Tasks.Count;
                 logs["stage 1 experts"] = LogPath("stage1");
                 scores = Evaluate(model, task => mixer.SetHardExperts(tensor(new long[] { IndexOf(task) })));
                 break;
@@ -145,7 +145,7 @@ internal sealed class ExperimentSeedRun
                 MixerCheckpoint.Save(mixer, Path.Combine(_dir, "mixers", method.Id));
                 logs[method.Label] = LogPath(method.Id);
                 routing = stats!.ToJson();
-                trainable = mixer.RouterParameters().Sum(p => p.Value.numel()) + (trainExperts ? ExpertParameters(mixer) : 0);
+                trainable = mixer.RouterParameters().Sum(p => p.Value.numel()) + (trainExperts ? mixer.ExpertParameterCount() : 0);
                 mixer.SetRouting(routingMode ?? mixer.Config.InferenceRouting);
                 scores = Evaluate(model, null);
                 break;
@@ -225,9 +225,6 @@ internal sealed class ExperimentSeedRun
     private string LogPath(string stage) => Path.GetRelativePath(Path.GetDirectoryName(_dir)!, Path.Combine(_dir, "training", stage, "train_log.jsonl"));
 
     private int IndexOf(string task) => Tasks.ToList().IndexOf(task);
-
-    private static long ExpertParameters(LoraMixerModel mixer) =>
-        mixer.Projections.Sum(p => Enumerable.Range(0, p.Experts).Sum(e => (long)p.Ranks[e] * (p.lora_A.shape[2] + p.lora_B.shape[1])));
 
     /// <summary>Scores every task; <paramref name="beforeTask"/> prepares the model for a task (the oracle's expert).</summary>
     private Dictionary<string, ScoreMeasurement> Evaluate(ICausalLM model, Action<string>? beforeTask)

@@ -164,6 +164,10 @@ public sealed class LoraMixerModel : IDisposable
             new KeyValuePair<string, Parameter>(p.ModuleName + ".lora_B", p.lora_B),
         }).ToArray();
 
+    /// <summary>Values of all experts (each counted at its own rank, without the padding of the stacked tensors).</summary>
+    public long ExpertParameterCount() =>
+        _projections.Sum(p => Enumerable.Range(0, p.Experts).Sum(e => (long)p.Ranks[e] * (p.lora_A.shape[2] + p.lora_B.shape[1])));
+
     /// <summary>Chooses what trains: routers, experts, both or neither.</summary>
     public void SetTrainable(bool routers, bool experts)
     {
