@@ -29,12 +29,15 @@ internal static class EvalCommand
         var seed = new Option<int>("--seed") { Description = "Seed of subsets, few-shot draws and the bootstrap", DefaultValueFactory = _ => 1234 };
         var maxNewTokens = new Option<int?>("--max-new-tokens") { Description = "Generation limit (default 256 for GSM8K, 512 for HumanEval)" };
         var allowCode = new Option<bool>("--allow-code-execution") { Description = "Run generated code (HumanEval) with python3 in a separate, time- and memory-limited process" };
+        var samples = new Option<int>("--samples") { Description = "HumanEval: completions per problem; n > 1 samples them and reports pass@1/10/100 up to n", DefaultValueFactory = _ => 1 };
+        var temperature = new Option<double>("--temperature") { Description = "HumanEval with --samples > 1: sampling temperature", DefaultValueFactory = _ => 0.2 };
+        var topP = new Option<double>("--top-p") { Description = "HumanEval with --samples > 1: nucleus threshold", DefaultValueFactory = _ => 0.95 };
         var python = new Option<string>("--python") { Description = "Python interpreter for HumanEval", DefaultValueFactory = _ => "python3" };
         var output = new Option<string?>("--out") { Description = "Write the results as JSON here" };
         var device = CommonOptions.Device();
         var command = new Command("eval", "Evaluate on GSM8K, HumanEval, SST-2, CoLA, MedQA, ARC-E/ARC-C")
         {
-            model, tasks, dataDir, limit, shots, batchSize, seed, maxNewTokens, allowCode, python, output, device,
+            model, tasks, dataDir, limit, shots, batchSize, seed, maxNewTokens, samples, temperature, topP, allowCode, python, output, device,
         };
         var adaptation = new ModelAdaptation();
         foreach (var option in adaptation.Options) command.Add(option);
@@ -53,9 +56,14 @@ internal static class EvalCommand
                 Seed = result.GetValue(seed),
                 BatchSize = result.GetValue(batchSize),
                 MaxNewTokens = result.GetValue(maxNewTokens),
+                Samples = result.GetValue(samples),
+                SamplingTemperature = result.GetValue(temperature),
+                SamplingTopP = result.GetValue(topP),
                 CodeExecution = new CodeExecutionOptions { AllowCodeExecution = result.GetValue(allowCode), PythonExecutable = result.GetValue(python)! },
             };
             options.Validate();
+            if (options.Samples > 1 && !selected.Contains(EvalTask.HumanEval))
+                throw new ArgumentException("--samples applies to humaneval only (pass@k); add humaneval to --tasks or drop --samples");
             if (selected.Contains(EvalTask.HumanEval) && !options.CodeExecution.AllowCodeExecution)
                 throw new ArgumentException("humaneval runs generated code; add --allow-code-execution to permit it (best-effort isolation, not a sandbox)");
             var locator = EvalDataLocator.Resolve(result.GetValue(dataDir));
@@ -109,7 +117,9 @@ internal static class EvalCommand
     private static string Describe(EvalResult r) =>
         $"{r.Task} (n={r.N}, {r.Shots}-shot, {r.TemplateId}): " + string.Join(", ", r.Metrics.Select(m =>
             string.Create(CultureInfo.InvariantCulture, $"{m.Name} {m.Value:F4} [{m.Ci95.Lower:F4}, {m.Ci95.Upper:F4}]")))
-        + string.Create(CultureInfo.InvariantCulture, $"; {r.Seconds:F1} s, {r.TokensPerSecond:F0} tok/s");
+        + string.Create(CultureInfo.InvariantCulture, $"; {r.Seconds:F1} s, {r.TokensPerSecond:F0} tok/s")
+        + (r.Samples > 1 ? $"; {r.Samples} samples per problem" : "")
+        + (r.TruncatedPrompts > 0 ? $"; {r.TruncatedPrompts} prompts cut from the left to fit the model's window" : "");
 
     private static JsonNode ToJson(EvalResult r) => new JsonObject
     {
@@ -119,6 +129,8 @@ internal static class EvalCommand
         ["shots"] = r.Shots,
         ["seconds"] = Math.Round(r.Seconds, 2),
         ["tokens_per_s"] = Math.Round(r.TokensPerSecond, 1),
+        ["samples"] = r.Samples,
+        ["truncated_prompts"] = r.TruncatedPrompts,
         ["metrics"] = new JsonArray(r.Metrics.Select(m => (JsonNode)new JsonObject
         {
             ["name"] = m.Name, ["value"] = m.Value, ["ci95"] = new JsonArray(m.Ci95.Lower, m.Ci95.Upper),

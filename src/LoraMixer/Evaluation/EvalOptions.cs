@@ -13,6 +13,15 @@ public sealed record EvalOptions
     public int BatchSize { get; init; } = 8;
     /// <summary>Most generated tokens per example (null: 256 for GSM8K, 512 for HumanEval).</summary>
     public int? MaxNewTokens { get; init; }
+    /// <summary>
+    /// Completions per HumanEval problem: 1 is one greedy completion (pass@1); n &gt; 1 samples n completions with
+    /// <see cref="SamplingTemperature"/> and <see cref="SamplingTopP"/> and reports the unbiased pass@k for k = 1, 10, 100 up to n.
+    /// </summary>
+    public int Samples { get; init; } = 1;
+    /// <summary>Temperature of the sampled completions when <see cref="Samples"/> &gt; 1 (lm-eval's humaneval_64: 0.2).</summary>
+    public double SamplingTemperature { get; init; } = 0.2;
+    /// <summary>Nucleus threshold of the sampled completions when <see cref="Samples"/> &gt; 1 (lm-eval's humaneval_64: 0.95).</summary>
+    public double SamplingTopP { get; init; } = 0.95;
     /// <summary>Bootstrap resamples of the 95% confidence intervals.</summary>
     public int BootstrapResamples { get; init; } = Bootstrap.DefaultResamples;
     /// <summary>Sandboxing and permission for running generated code (HumanEval); off unless set.</summary>
@@ -25,6 +34,9 @@ public sealed record EvalOptions
         if (Shots < 0) throw new ArgumentException($"shots must be ≥ 0, got {Shots}");
         if (BatchSize < 1) throw new ArgumentException($"batch size must be ≥ 1, got {BatchSize}");
         if (MaxNewTokens is < 1) throw new ArgumentException($"max new tokens must be ≥ 1, got {MaxNewTokens}");
+        if (Samples < 1) throw new ArgumentException($"samples must be ≥ 1, got {Samples}");
+        if (!(SamplingTemperature > 0)) throw new ArgumentException($"sampling temperature must be > 0, got {SamplingTemperature}");
+        if (!(SamplingTopP > 0 && SamplingTopP <= 1)) throw new ArgumentException($"sampling top-p must be in (0, 1], got {SamplingTopP}");
         if (BootstrapResamples < 1) throw new ArgumentException($"bootstrap resamples must be ≥ 1, got {BootstrapResamples}");
         CodeExecution.Validate();
     }

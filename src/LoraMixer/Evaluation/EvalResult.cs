@@ -8,8 +8,10 @@ namespace LoraMixer.Evaluation;
 /// <param name="Shots">In-context exemplars per prompt.</param>
 /// <param name="Seconds">Wall-clock time of the model work (and code execution for HumanEval).</param>
 /// <param name="TokensPerSecond">Tokens processed (scoring) or generated (generation) per second.</param>
+/// <param name="Samples">Completions per example (HumanEval pass@k with n &gt; 1); 1 for everything else.</param>
+/// <param name="TruncatedPrompts">Generation prompts cut from the left to fit the model's window (see <see cref="GenerationPrompt"/>).</param>
 public sealed record EvalResult(string Task, IReadOnlyList<MetricValue> Metrics, int N, string TemplateId, int Shots,
-    double Seconds, double TokensPerSecond)
+    double Seconds, double TokensPerSecond, int Samples = 1, int TruncatedPrompts = 0)
 {
     /// <summary>The metric called <paramref name="name"/>.</summary>
     /// <exception cref="KeyNotFoundException">The task does not report it.</exception>

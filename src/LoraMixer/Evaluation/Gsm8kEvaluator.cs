@@ -11,7 +11,8 @@ namespace LoraMixer.Evaluation;
 /// GSM8K by greedy chain-of-thought generation, scored as lm-eval's <c>gsm8k</c> (exact_match, strict-match and
 /// flexible-extract). Few-shot: blocks "Question: {q}\nAnswer: {reference rationale ending in #### N}" drawn per
 /// example (seeded) from the train split, separated by a blank line, then "Question: {q}\nAnswer:". Zero-shot:
-/// "Question: {q}\nAnswer: Let's think step by step." Generation stops at "Question:" or a blank line.
+/// "Question: {q}\nAnswer: Let's think step by step." Generation stops at "Question:" or a blank line. Prompts
+/// longer than the model's window keep their end (<see cref="GenerationPrompt"/>).
 /// </summary>
 public sealed class Gsm8kEvaluator : ITaskEvaluator
 {
@@ -64,13 +65,14 @@ public sealed class Gsm8kEvaluator : ITaskEvaluator
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var selected = EvalSubset.Select(_examples.Count, options.Limit, options.Seed);
-        var prompts = selected.Select(i => Prompt(i, options.Shots, options.Seed)).ToArray();
         var generation = new GenerationOptions
         {
             MaxNewTokens = options.MaxNewTokens ?? DefaultMaxNewTokens,
             Temperature = 0,
             StopStrings = StopStrings,
         };
+        var prompts = selected.Select(i => GenerationPrompt.Encode(tokenizer, Prompt(i, options.Shots, options.Seed),
+            model.MaxPositionEmbeddings, generation.MaxNewTokens)).ToArray();
         var generator = new TextGenerator(model, tokenizer);
         var strict = new double[selected.Count];
         var flexible = new double[selected.Count];
@@ -79,7 +81,8 @@ public sealed class Gsm8kEvaluator : ITaskEvaluator
         for (int start = 0; start < selected.Count; start += options.BatchSize)
         {
             int count = Math.Min(options.BatchSize, selected.Count - start);
-            var outputs = generator.Generate(prompts.Skip(start).Take(count).ToArray(), generation, cancellationToken: cancellationToken);
+            var outputs = generator.GenerateFromIds(prompts.Skip(start).Take(count).Select(p => p.Ids).ToArray(), generation,
+                cancellationToken: cancellationToken);
             for (int j = 0; j < count; j++)
             {
                 string gold = _examples[selected[start + j]].Gold;
@@ -95,7 +98,8 @@ public sealed class Gsm8kEvaluator : ITaskEvaluator
             new MetricValue("exact_match,strict-match", Mean(strict), Bootstrap.Mean(strict, options.BootstrapResamples, options.Seed)),
             new MetricValue("exact_match,flexible-extract", Mean(flexible), Bootstrap.Mean(flexible, options.BootstrapResamples, options.Seed)),
         };
-        return new EvalResult(Task, metrics, selected.Count, TemplateId, options.Shots, seconds, seconds > 0 ? generated / seconds : 0);
+        return new EvalResult(Task, metrics, selected.Count, TemplateId, options.Shots, seconds, seconds > 0 ? generated / seconds : 0,
+            TruncatedPrompts: prompts.Count(p => p.Truncated));
     }
 
     private static double Mean(double[] values) => values.Length == 0 ? double.NaN : values.Average();

@@ -8,8 +8,9 @@ namespace LoraMixer.Evaluation;
 /// <summary>
 /// HumanEval: greedy completion of each prompt (stopping at "\nclass", "\ndef", "\n#", "\nif", "\nprint" as in
 /// openai/human-eval), then execution of prompt + completion + test + <c>check(entry_point)</c> by
-/// <see cref="CodeExecutor"/>; metric pass@1 (one greedy sample per problem). Refused unless
-/// <see cref="CodeExecutionOptions.AllowCodeExecution"/> is set.
+/// <see cref="CodeExecutor"/>; metric pass@1 of one greedy completion per problem, or with
+/// <see cref="EvalOptions.Samples"/> n &gt; 1 sampled completions the unbiased pass@k (<see cref="PassAtK"/>) for
+/// k = 1, 10, 100 up to n. Refused unless <see cref="CodeExecutionOptions.AllowCodeExecution"/> is set.
 /// </summary>
 public sealed class HumanEvalEvaluator : ITaskEvaluator
 {
@@ -34,6 +35,9 @@ public sealed class HumanEvalEvaluator : ITaskEvaluator
     /// <inheritdoc/>
     public int Count => _problems.Count;
 
+    /// <summary>The k of pass@k reported for <paramref name="samples"/> completions per problem: 1, 10, 100 up to n.</summary>
+    public static IReadOnlyList<int> ReportedK(int samples) => new[] { 1, 10, 100 }.Where(k => k <= samples).ToArray();
+
     /// <inheritdoc/>
     /// <exception cref="CodeExecutionNotAllowedException">Code execution is not allowed in <paramref name="options"/>.</exception>
     public EvalResult Evaluate(ICausalLM model, ITokenizer tokenizer, EvalOptions options,
@@ -46,32 +50,46 @@ public sealed class HumanEvalEvaluator : ITaskEvaluator
         if (options.Shots != 0) throw new ArgumentException($"HumanEval is zero-shot; got {options.Shots} shots");
         var executor = new CodeExecutor(options.CodeExecution); // refuses before any generation work
         var selected = EvalSubset.Select(_problems.Count, options.Limit, options.Seed);
-        var generation = new GenerationOptions { MaxNewTokens = options.MaxNewTokens ?? DefaultMaxNewTokens, Temperature = 0, StopStrings = StopStrings };
+        int n = options.Samples;
+        var generation = new GenerationOptions
+        {
+            MaxNewTokens = options.MaxNewTokens ?? DefaultMaxNewTokens,
+            Temperature = n == 1 ? 0 : options.SamplingTemperature,
+            TopP = n == 1 ? 1 : options.SamplingTopP,
+            StopStrings = StopStrings,
+        };
+        var prompts = selected.Select(i => GenerationPrompt.Encode(tokenizer, _problems[i].Prompt, model.MaxPositionEmbeddings, generation.MaxNewTokens)).ToArray();
         var generator = new TextGenerator(model, tokenizer);
-        var programs = new string[selected.Count];
+        // Sequence s is completion s % n of selected problem s / n.
+        int sequences = selected.Count * n;
+        var programs = new string[sequences];
         long generated = 0;
         var clock = Stopwatch.StartNew();
-        for (int start = 0; start < selected.Count; start += options.BatchSize)
+        for (int start = 0; start < sequences; start += options.BatchSize)
         {
-            int count = Math.Min(options.BatchSize, selected.Count - start);
-            var batch = Enumerable.Range(start, count).Select(s => _problems[selected[s]]).ToArray();
-            var outputs = generator.Generate(batch.Select(p => p.Prompt).ToArray(), generation, cancellationToken: cancellationToken);
+            int count = Math.Min(options.BatchSize, sequences - start);
+            var outputs = generator.GenerateFromIds(Enumerable.Range(start, count).Select(s => prompts[s / n].Ids).ToArray(),
+                generation with { Seed = options.Seed + start }, cancellationToken: cancellationToken);
             for (int j = 0; j < count; j++)
             {
-                programs[start + j] = CodeExecutor.HumanEvalProgram(batch[j], outputs[j].Text);
+                programs[start + j] = CodeExecutor.HumanEvalProgram(_problems[selected[(start + j) / n]], outputs[j].Text);
                 generated += outputs[j].TokenIds.Count;
             }
-            progress?.Report((start + count, 2 * selected.Count));
+            progress?.Report((start + count, 2 * sequences));
         }
         double generationSeconds = clock.Elapsed.TotalSeconds;
         var results = executor.RunMany(programs,
-            progress is null ? null : new Progress<(int Done, int Total)>(p => progress.Report((selected.Count + p.Done, 2 * selected.Count))),
+            progress is null ? null : new Progress<(int Done, int Total)>(p => progress.Report((sequences + p.Done, 2 * sequences))),
             cancellationToken);
-        var passed = results.Select(r => r.Passed ? 1.0 : 0.0).ToArray();
+        var passedPerProblem = Enumerable.Range(0, selected.Count).Select(p => Enumerable.Range(p * n, n).Count(s => results[s].Passed)).ToArray();
+        var metrics = ReportedK(n).Select(k =>
+        {
+            var estimates = passedPerProblem.Select(c => PassAtK.Estimate(n, c, k)).ToArray();
+            return new MetricValue($"pass@{k}", estimates.Length == 0 ? double.NaN : estimates.Average(),
+                Bootstrap.Mean(estimates, options.BootstrapResamples, options.Seed));
+        }).ToArray();
         double seconds = clock.Elapsed.TotalSeconds;
-        var metric = new MetricValue("pass@1", passed.Length == 0 ? double.NaN : passed.Average(),
-            Bootstrap.Mean(passed, options.BootstrapResamples, options.Seed));
-        return new EvalResult(Task, new[] { metric }, selected.Count, TemplateId, 0, seconds,
-            generationSeconds > 0 ? generated / generationSeconds : 0);
+        return new EvalResult(Task, metrics, selected.Count, TemplateId, 0, seconds,
+            generationSeconds > 0 ? generated / generationSeconds : 0, n, prompts.Count(p => p.Truncated));
     }
 }

@@ -17,7 +17,7 @@ public static class TorchRuntime
         {
             if (!torch.cuda.is_available())
                 throw new ArgumentException(
-                    $"--device {name}: CUDA is not available in this build. Reference TorchSharp-cuda-linux (or -windows) instead of TorchSharp-cpu and run on a machine with an NVIDIA GPU, or use --device cpu.");
+                    $"--device {name}: CUDA is not available in this build. Build with -p:TorchSharpPackage=TorchSharp-cuda-linux (or -windows) on a machine with an NVIDIA GPU, or use --device cpu.");
             return torch.device(normalized);
         }
         throw new ArgumentException($"--device {name}: unknown device; use cpu, cuda or cuda:N.");

@@ -44,6 +44,9 @@ public sealed class EvalCommandTests
         var missing = CliRunner.Run("eval", "--model", TinyDefaultModel.Path_, "--tasks", "sst2", "--data-dir", "/nonexistent/data");
         Assert.Equal(1, missing.ExitCode);
         Assert.Single(missing.Stderr.Trim().Split('\n'));
+        var samples = CliRunner.Run("eval", "--model", TinyDefaultModel.Path_, "--tasks", "sst2", "--samples", "4", "--data-dir", DataDir());
+        Assert.Equal(1, samples.ExitCode);
+        Assert.Contains("--samples applies to humaneval only", samples.Stderr);
     }
 
     [Fact]

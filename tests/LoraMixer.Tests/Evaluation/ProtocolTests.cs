@@ -137,4 +137,53 @@ public sealed class ProtocolTests : IDisposable
         Assert.Equal(0.5, result.Metric("pass@1").Value, 12);
         Assert.Equal(2, result.N);
     }
+
+    [Fact]
+    public void HumanEval_with_n_samples_reports_the_unbiased_pass_at_k_of_the_sampled_completions()
+    {
+        var problems = new[]
+        {
+            new HumanEvalProblem("t/0", "def add(a, b):\n", "    return a + b\n", "def check(c):\n    assert c(2, 3) == 5\n", "add"),
+            new HumanEvalProblem("t/1", "def sub(a, b):\n", "    return a - b\n", "def check(c):\n    assert c(2, 3) == -1\n", "sub"),
+        };
+        // Each completion is one of two equally likely scripts: "+" passes t/0 only, "-" passes t/1 only.
+        var model = new ScriptedModel(_tokenizer, "    return a + b\n", alternative: "    return a - b\n");
+        var options = new EvalOptions
+        {
+            Samples = 10, BatchSize = 4,
+            CodeExecution = new CodeExecutionOptions { PythonExecutable = EvalTestData.Python, AllowCodeExecution = true },
+        };
+        var result = new HumanEvalEvaluator(problems).Evaluate(model, _tokenizer, options);
+
+        Assert.Equal(20, model.Prompts.Count);
+        Assert.All(model.Branches, b => Assert.InRange(b, 0, 1));
+        int plusForAdd = model.Branches.Take(10).Count(b => b == 0), minusForSub = model.Branches.Skip(10).Count(b => b == 1);
+        Assert.InRange(plusForAdd + minusForSub, 1, 19); // sampling took both branches
+        Assert.Equal(["pass@1", "pass@10"], result.Metrics.Select(m => m.Name));
+        Assert.Equal((plusForAdd / 10.0 + minusForSub / 10.0) / 2, result.Metric("pass@1").Value, 12);
+        // With n = k = 10, pass@10 is 1 for a problem with any passing sample.
+        Assert.Equal(((plusForAdd > 0 ? 1 : 0) + (minusForSub > 0 ? 1 : 0)) / 2.0, result.Metric("pass@10").Value, 12);
+        Assert.Equal(10, result.Samples);
+
+        var again = new ScriptedModel(_tokenizer, "    return a + b\n", alternative: "    return a - b\n");
+        new HumanEvalEvaluator(problems).Evaluate(again, _tokenizer, options);
+        Assert.Equal(model.Branches, again.Branches); // seeded
+    }
+
+    [Fact]
+    public void Generation_prompts_longer_than_the_window_keep_their_end()
+    {
+        var examples = new[] { new Gsm8kExample(new string('x', 300) + " Two plus five?", "#### 7", "7"), new Gsm8kExample("Ten?", "#### 10", "10") };
+        var model = new ScriptedModel(_tokenizer, " #### 7", maxPositionEmbeddings: 128);
+        var result = new Gsm8kEvaluator(examples).Evaluate(model, _tokenizer, new EvalOptions { MaxNewTokens = 100 });
+
+        // Window 128, 100 new tokens: the prompt keeps max(128 - 100, 128 / 2) = 64 tokens, its end.
+        Assert.Equal(1, result.TruncatedPrompts);
+        var cut = model.Prompts.Single(p => p.Contains("Two plus five?"));
+        Assert.Equal(64, _tokenizer.Encode(cut, addBos: false).Count);
+        Assert.EndsWith("Two plus five?\nAnswer: Let's think step by step.", cut);
+        Assert.Equal(0.5, result.Metric("exact_match,strict-match").Value, 12);
+        Assert.Equal(64, GenerationPrompt.ContextBudget(128, 100));
+        Assert.Equal(100, GenerationPrompt.ContextBudget(128, 28));
+    }
 }
