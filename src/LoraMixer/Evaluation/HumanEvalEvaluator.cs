@@ -35,8 +35,8 @@ public sealed class HumanEvalEvaluator : ITaskEvaluator
     /// <inheritdoc/>
     public int Count => _problems.Count;
 
-    /// <summary>The k of pass@k reported for <paramref name="samples"/> completions per problem: 1, 10, 100 up to n.</summary>
-    public static IReadOnlyList<int> ReportedK(int samples) => new[] { 1, 10, 100 }.Where(k => k <= samples).ToArray();
+    // The k of pass@k reported for n completions per problem: 1, 10, 100 up to n.
+    private static IReadOnlyList<int> ReportedK(int samples) => new[] { 1, 10, 100 }.Where(k => k <= samples).ToArray();
 
     /// <inheritdoc/>
     /// <exception cref="CodeExecutionNotAllowedException">Code execution is not allowed in <paramref name="options"/>.</exception>
