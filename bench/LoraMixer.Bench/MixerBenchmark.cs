@@ -9,9 +9,9 @@ using static TorchSharp.torch;
 namespace LoraMixer.Bench;
 
 /// <summary>
-/// Mixer speed: prefill (512 tokens, or the model's window) and decode (1 sequence) tokens/s, each the best of
-/// <c>--repeats</c> runs after a warm-up, of the LoRA-Mixer (E experts,
-/// top-k, rank r, random weights) against the plain base model and a single merged LoRA, as ratios.
+/// Mixer speed: prefill (512 tokens, or the model's window) and decode (1 sequence) tokens/s of the LoRA-Mixer
+/// (E experts, top-k, rank r, random weights) against the plain base model and a single merged LoRA, as ratios.
+/// Each figure is the best of <c>--repeats</c> runs, after one warm-up pass of the whole measurement.
 /// </summary>
 internal static class MixerBenchmark
 {
