@@ -20,6 +20,7 @@ internal static class DemoCommand
         var lr = new Option<double?>("--lr") { Description = "LoRA learning rate" };
         var routerLr = new Option<double?>("--router-lr") { Description = "Router learning rate" };
         var rank = new Option<int?>("--rank") { Description = "Rank of each expert" };
+        var router = RouterOptions.Create();
         var pretrainSteps = new Option<int?>("--pretrain-steps") { Description = "Pretraining steps when the default model is not cached yet" };
         var arch = new Option<string>("--arch") { Description = "Default base model architecture: llama or mamba", DefaultValueFactory = _ => "llama" };
         arch.AcceptOnlyFromAmong("llama", "mamba");
@@ -28,6 +29,7 @@ internal static class DemoCommand
         {
             output, baseModel, seed, quick, trainPerTask, stage1Steps, stage2Steps, lr, routerLr, rank, pretrainSteps, arch, device,
         };
+        router.AddTo(command);
         command.SetAction(result => CommonOptions.Run(result, () =>
         {
             string outDir = result.GetValue(output)!;
@@ -47,6 +49,7 @@ internal static class DemoCommand
                 Stage2Steps = result.GetValue(stage2Steps) ?? options.Stage2Steps,
                 LoraLearningRate = result.GetValue(lr) ?? options.LoraLearningRate,
                 RouterLearningRate = result.GetValue(routerLr) ?? options.RouterLearningRate,
+                Router = router.Resolve(result),
                 Rank = result.GetValue(rank) ?? options.Rank,
                 Pretrain = options.Pretrain with { Steps = result.GetValue(pretrainSteps) ?? options.Pretrain.Steps },
             };

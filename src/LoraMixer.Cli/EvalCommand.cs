@@ -72,6 +72,7 @@ internal static class EvalCommand
             string dir = result.GetValue(model)!;
             using var lm = ModelLoader.LoadCausalLM(dir, CommonOptions.ResolveDevice(result, device));
             using var adapted = adaptation.Apply(result, lm);
+            if (adapted is Mixing.LoraMixerModel mixer) options = options with { PromptEnds = mixer.SetDecisionPositions };
             var tokenizer = TokenizerLoader.Load(dir);
             var results = new List<EvalResult>();
             foreach (var evaluator in evaluators)

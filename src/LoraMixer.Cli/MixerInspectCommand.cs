@@ -35,6 +35,9 @@ internal static class MixerInspectCommand
             Row("architecture", $"{config.Architecture} (hidden {config.HiddenSize}, {config.NumHiddenLayers} layers)");
             Row("targets", string.Join(", ", config.Targets));
             Row("router_scope", config.RouterScope == RouterScope.Block ? "block" : "projection");
+            Row("router_input", RouterPreset.Spell(config.RouterInput));
+            Row("router_input_norm", RouterPreset.Spell(config.RouterInputNorm));
+            Row("routing_granularity", RouterPreset.Spell(config.RoutingGranularity));
             Row("top_k", config.TopK);
             Row("renormalize", config.Renormalize);
             Row("router_temperature", config.RouterTemperature.ToString(CultureInfo.InvariantCulture));
@@ -71,7 +74,7 @@ internal static class MixerInspectCommand
         return command;
     }
 
-    private static string DefaultBase(MixerConfig config, string mixerDir)
+    internal static string DefaultBase(MixerConfig config, string mixerDir)
     {
         string candidate = config.BaseModel.Length > 0 ? Path.GetFullPath(Path.Combine(mixerDir, config.BaseModel)) : "";
         if (candidate.Length > 0 && Directory.Exists(candidate)) return candidate;

@@ -13,7 +13,7 @@ using LoraMixer.Training;
 namespace LoraMixer.Cli;
 
 /// <summary>
-/// <c>mixer train</c>: a LoRA-Mixer in one of the two paradigms (method.md §6). Joint (<c>--tasks</c>):
+/// <c>mixer train</c>: a LoRA-Mixer in one of the two paradigms (docs/method.md §6). Joint (<c>--tasks</c>):
 /// stage 1 trains one expert per task with hard routing, stage 2 the routers. Plug-and-play
 /// (<c>--experts</c>): existing PEFT adapters, frozen; only stage 2. Resumable stages live in <c>DIR-training/</c>.
 /// </summary>
@@ -34,8 +34,6 @@ internal static class MixerTrainCommand
         var stage1Epochs = new Option<int>("--stage1-epochs") { Description = "Joint: stage 1 passes over its records", DefaultValueFactory = _ => 1 };
         var stage1Lr = new Option<double>("--stage1-lr") { Description = "Joint: stage 1 peak learning rate", DefaultValueFactory = _ => 2e-4 };
         var topK = new Option<int>("--top-k") { Description = "Experts per token at inference (and in straight-through training)", DefaultValueFactory = _ => 2 };
-        var routing = new Option<string>("--routing") { Description = "Stage 2 routing", DefaultValueFactory = _ => "soft" };
-        routing.AcceptOnlyFromAmong("soft", "straight_through");
         var scope = new Option<string>("--router-scope") { Description = "One router per block (serial attention routing) or per projection", DefaultValueFactory = _ => "block" };
         scope.AcceptOnlyFromAmong("block", "projection");
         var targets = new Option<string?>("--targets") { Description = "Comma-separated projections that carry experts (default q_proj,k_proj,v_proj,o_proj; in_proj,out_proj for Mamba)" };
@@ -46,7 +44,8 @@ internal static class MixerTrainCommand
         var rslWarmup = new Option<double>("--rsl-warmup") { Description = "Share of stage 2 over which λ ramps up from 0", DefaultValueFactory = _ => 0.1 };
         var beta = new Option<double>("--beta") { Description = "Joint: > 0 also trains the experts in stage 2, held near stage 1 by this preservation weight", DefaultValueFactory = _ => 0.0 };
         var stage2Epochs = new Option<int>("--stage2-epochs") { Description = "Stage 2 passes over its records", DefaultValueFactory = _ => 1 };
-        var stage2Lr = new Option<double>("--stage2-lr") { Description = "Stage 2 peak learning rate", DefaultValueFactory = _ => 1e-3 };
+        var stage2Lr = new Option<double?>("--stage2-lr") { Description = "Stage 2 peak learning rate (default: the preset's, 1e-2; paper 1e-3)" };
+        var router = RouterOptions.Create();
         var batchSize = new Option<int>("--batch-size") { Description = "Examples per batch", DefaultValueFactory = _ => 8 };
         var maxLength = new Option<int>("--max-length") { Description = "Longest sequence in tokens", DefaultValueFactory = _ => 512 };
         var seed = new Option<int>("--seed") { Description = "Seed of sampling, initialisation and data order", DefaultValueFactory = _ => 0 };
@@ -56,9 +55,10 @@ internal static class MixerTrainCommand
         var command = new Command("train", "Train a LoRA-Mixer: joint (--tasks) or plug-and-play over existing adapters (--experts)")
         {
             model, data, output, tasks, experts, stage1Samples, stage2Samples, rank, alpha, dropout, stage1Epochs, stage1Lr,
-            topK, routing, scope, targets, temperature, rslAlpha, rslLambda, entropySign, rslWarmup, beta, stage2Epochs, stage2Lr,
+            topK, scope, targets, temperature, rslAlpha, rslLambda, entropySign, rslWarmup, beta, stage2Epochs, stage2Lr,
             batchSize, maxLength, seed, checkpointEvery, resume, device,
         };
+        router.AddTo(command);
         command.SetAction(result => CommonOptions.Run(result, () =>
         {
             string modelDir = result.GetValue(model)!;
@@ -74,13 +74,22 @@ internal static class MixerTrainCommand
             if (!joint && betaValue > 0)
                 throw new ArgumentException("--beta trains the experts in stage 2, which only joint training does; plug-and-play experts stay frozen (drop --beta)");
             var targetList = TrainingInputs.Targets(result.GetValue(targets), modelDir);
+            var preset = router.Resolve(result);
+            var records = JsonlDataset.Load(dataPath, requireTask: joint, knownTasks: taskOption is null ? null : TrainingInputs.List(taskOption, "--tasks").ToArray());
+            // Sequence routing decides at the end of the prompt; the preset falls back to per-token routing for
+            // data without prompts, an explicit --routing-granularity sequence does not (training names the line).
+            if (preset.Granularity == RoutingGranularity.Sequence && !router.GranularityGiven(result) && records.Any(r => string.IsNullOrEmpty(r.Prompt)))
+            {
+                Console.WriteLine($"routing granularity: token (lines of {dataPath} without a \"prompt\" give sequence routing no place to decide)");
+                preset = preset with { Granularity = RoutingGranularity.Token };
+            }
             var rsl = new RoutingLossSettings(result.GetValue(rslAlpha), result.GetValue(rslLambda), result.GetValue(entropySign),
-                result.GetValue(rslWarmup), betaValue);
+                result.GetValue(rslWarmup), betaValue, preset.Supervision);
             rsl.Validate();
             int samples1 = result.GetValue(stage1Samples), samples2 = result.GetValue(stage2Samples);
             if (joint && samples1 < 1) throw new ArgumentException($"--stage1-samples must be at least 1, got {samples1}");
             if (samples2 < 1) throw new ArgumentException($"--stage2-samples must be at least 1, got {samples2}");
-            var routingMode = result.GetValue(routing) == "straight_through" ? RoutingMode.StraightThrough : RoutingMode.Soft;
+            var routingMode = preset.Stage2Routing;
             var routerScope = result.GetValue(scope) == "projection" ? RouterScope.Projection : RouterScope.Block;
             double tau = result.GetValue(temperature);
 
@@ -99,7 +108,7 @@ internal static class MixerTrainCommand
                 },
             };
             var stage1Settings = Stage(result.GetValue(stage1Epochs), result.GetValue(stage1Lr), "stage1");
-            var stage2Settings = Stage(result.GetValue(stage2Epochs), result.GetValue(stage2Lr), "stage2");
+            var stage2Settings = Stage(result.GetValue(stage2Epochs), result.GetValue(stage2Lr) ?? preset.Stage2LearningRate, "stage2");
             if (joint) stage1Settings.Validate();
             stage2Settings.Validate();
 
@@ -128,7 +137,6 @@ internal static class MixerTrainCommand
 
             // Experts: the tasks (joint) or the given adapters (plug-and-play); checked before any work starts.
             IReadOnlyList<string>? taskList = taskOption is null ? null : TrainingInputs.List(taskOption, "--tasks");
-            var records = JsonlDataset.Load(dataPath, requireTask: joint, knownTasks: taskList?.ToArray());
             IReadOnlyList<string> dataTasks = TrainingInputs.TasksOf(records);
             IReadOnlyList<(string Name, string Path)> adapterPaths = joint ? [] : ParseExperts(expertOption!);
             IReadOnlyList<string> expertNames;
@@ -163,9 +171,18 @@ internal static class MixerTrainCommand
                 TopK = k,
                 Renormalize = true,
                 RouterTemperature = tau,
+                RouterInput = preset.Input,
+                RouterInputNorm = preset.InputNorm,
+                RoutingGranularity = preset.Granularity,
                 Experts = expertNames.Select(n => new MixerExpert(n, "experts/" + n)).ToArray(),
             };
             var stage2Tasks = joint ? expertNames : dataTasks;
+            // Supervision needs tasks that name experts; the preset's weight applies only then, an explicit flag always.
+            if (rsl.Supervision > 0 && !router.SupervisionGiven(result) && !stage2Tasks.Any(expertNames.Contains))
+            {
+                Console.WriteLine($"router supervision: off (no \"task\" in {dataPath} names an expert: {string.Join(", ", expertNames)})");
+                rsl = rsl with { Supervision = 0 };
+            }
             var stage2Records = TrainingInputs.MixedSample(records, samples2, seedValue + 1);
             var settingsRecord = new JsonObject
             {
@@ -219,7 +236,7 @@ internal static class MixerTrainCommand
                         }
                         // Stage 2 always starts from the saved stage-1 mixer, so a resumed run continues exactly as an uninterrupted one.
                         lm = ModelLoader.LoadCausalLM(modelDir, torchDevice);
-                        mixer = MixerCheckpoint.Load(lm, stage1Dir);
+                        mixer = MixerCheckpoint.Load(lm, stage1Dir, c => c with { RouterInput = preset.Input, RouterInputNorm = preset.InputNorm, RoutingGranularity = preset.Granularity });
                     }
                     else
                     {
@@ -259,6 +276,11 @@ internal static class MixerTrainCommand
                         ["entropy_sign"] = rsl.EntropySign,
                         ["rsl_warmup"] = rsl.WarmupRatio,
                         ["beta"] = rsl.Beta,
+                        ["preset"] = preset.Name,
+                        ["router_input"] = RouterPreset.Spell(preset.Input),
+                        ["router_input_norm"] = RouterPreset.Spell(preset.InputNorm),
+                        ["routing_granularity"] = RouterPreset.Spell(preset.Granularity),
+                        ["router_supervision"] = rsl.Supervision,
                         ["train_experts"] = joint && rsl.Beta > 0,
                         ["steps"] = summary2.Steps,
                         ["final_loss"] = summary2.FinalLoss,

@@ -10,6 +10,11 @@ Semantics (../shared/design/method.md sections 2-4), per decoder layer L:
 An expert that lacks a module contributes 0 there. With router_scope "projection" each target projection
 has its own router W [E, in] reading that projection's own input u.
 
+Router inputs (block scope; docs/method.md section 3): router_input "token" reads n_t; "causal_mean" reads
+[n_t ; (n_1 + ... + n_t) / t] (W_g [E, 2*hidden]). With router_input_norm "standardize" the features f become
+(f - input_mean) / input_std, both stored in router.safetensors beside the weight. With routing_granularity
+"sequence" every token uses the probabilities of the sequence's last position (the end of the prompt).
+
 Experts are plain PEFT LoRA adapters; their scale s_e = alpha/r (alpha/sqrt(r) with use_rslora), with r and
 alpha taken per module from rank_pattern / alpha_pattern by PEFT's rule (first key p with ^(.*\\.)?(p)$).
 
@@ -125,6 +130,18 @@ def mixed_linear(u, w, b, module, experts, g):
     return y
 
 
+def router_features(mcfg, routers, weight_key, u):
+    """What a router reads from u [T, in]: u, or [u ; causal mean of u], then optionally standardised."""
+    f = u
+    if mcfg.get("router_input", "token") == "causal_mean":
+        counts = torch.arange(1, u.shape[0] + 1, dtype=u.dtype).unsqueeze(1)
+        f = torch.cat([u, torch.cumsum(u, dim=0) / counts], dim=-1)
+    if mcfg.get("router_input_norm", "none") == "standardize":
+        prefix = weight_key[: -len(".weight")]
+        f = (f - routers[prefix + ".input_mean"]) / routers[prefix + ".input_std"]
+    return f
+
+
 def forward_loaded(cfg, W, mcfg, experts, routers, ids, mode, top_k=None, renormalize=True, expert=None):
     """(logits [T, vocab], gates): gates is [L][T][E] (block scope) or [L][len(targets)][T][E] (projection)."""
     tau = float(mcfg.get("router_temperature", 1.0))
@@ -133,7 +150,11 @@ def forward_loaded(cfg, W, mcfg, experts, routers, ids, mode, top_k=None, renorm
     used = []
 
     def route(layer, target, u):
-        p = torch.softmax((u @ routers[router_key(mcfg, layer, target)].t()) / tau, dim=-1)
+        key = router_key(mcfg, layer, target)
+        f = router_features(mcfg, routers, key, u)
+        p = torch.softmax((f @ routers[key].t()) / tau, dim=-1)
+        if mcfg.get("routing_granularity", "token") == "sequence":
+            p = p[-1:].expand_as(p)
         return gates(p, mode, top_k, renormalize, expert)
 
     def projector(layer, n):

@@ -29,8 +29,10 @@ public sealed record DemoOptions
     public int BatchSize { get; init; } = 32;
     /// <summary>Learning rate of LoRA training.</summary>
     public double LoraLearningRate { get; init; } = 3e-3;
-    /// <summary>Learning rate of router training.</summary>
-    public double RouterLearningRate { get; init; } = 1e-2;
+    /// <summary>Router design and stage-2 recipe of both LoRA-Mixers (the paper's router is always reported beside it).</summary>
+    public Mixing.RouterPreset Router { get; init; } = Mixing.RouterPreset.Default;
+    /// <summary>Learning rate of router training; null = the preset's.</summary>
+    public double? RouterLearningRate { get; init; }
     /// <summary>RSL weights used in stage 2.</summary>
     public Mixing.RoutingLossSettings Rsl { get; init; } = new(Alpha: 0.01, Lambda: 0.01, EntropySign: 1, WarmupRatio: 0.1, Beta: 0.0);
     /// <summary>Preservation weight β of the joint stage 2 (experts fine-tuned).</summary>

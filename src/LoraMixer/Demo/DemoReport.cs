@@ -87,7 +87,9 @@ public static class DemoReport
         md.AppendLine("- *multi-task LoRA* is one adapter trained on the union with rank = experts × expert rank (the same parameter budget).");
         md.AppendLine("- *uniform merge* averages the experts' updates (every expert weighted 1/E), with no routing.");
         md.AppendLine("- *LoRAHub* merges the experts into one LoRA (A = Σ w A_i, B = Σ w B_i) with weights searched gradient-free on 5 examples per task; *MoLE* learns a dense gate per block over the frozen experts with a balance loss and keeps all experts at inference.");
-        md.AppendLine("- *LoRA-Mixer (plug-and-play)* trains only the routers over the frozen stage-1 experts; *LoRA-Mixer (joint)* also fine-tunes the experts, held near their stage-1 values by the preservation loss.");
+        md.AppendLine("- *LoRA-Mixer (plug-and-play)* trains only the routers over the frozen stage-1 experts; *LoRA-Mixer (joint)* also fine-tunes the experts, held near their stage-1 values by the preservation loss. Both use the default router (docs/method.md §3–§5: the token and the causal mean of its sequence, standardised, supervised towards the task's expert).");
+        md.AppendLine("- *paper's router* is plug-and-play with `--preset paper`: the token's hidden state alone, no standardisation, no supervision, RSL only.");
+        md.AppendLine("- The held-out items and the training data are in `data/`, so any row can be rerun with `lora train`, `mixer train` and measured with `mixer diagnose`.");
         md.AppendLine("- The base model was pretrained on generic text that never answers a task, so it scores near zero except by chance.").AppendLine();
         foreach (var (method, stats) in result.Routing)
             md.AppendLine($"- {method}: tokens routed (top-1) to their own task's expert: {100 * stats.TaskAlignment():F1}% (chance {100.0 / stats.ExpertNames.Count:F0}%).");

@@ -26,7 +26,7 @@ public static class DemoRunner
     public static readonly IReadOnlyList<string> MethodNames = new[]
     {
         "base model", "single-task LoRA (oracle)", "multi-task LoRA", "uniform merge", "LoRAHub", "MoLE",
-        "LoRA-Mixer (joint)", "LoRA-Mixer (plug-and-play)",
+        "LoRA-Mixer (joint)", "LoRA-Mixer (plug-and-play)", "LoRA-Mixer (plug-and-play, paper's router)",
     };
 
     /// <summary>Runs the demo; <paramref name="log"/> receives one line per phase.</summary>
@@ -65,6 +65,10 @@ public static class DemoRunner
         var trainRecords = train.OrderBy(_ => rng.Next()).Select(DemoSuite.ToRecord).ToArray();
         var stage2Records = trainRecords.OrderBy(_ => rng.Next()).Take(options.Stage2Samples).ToArray();
         log($"suite: {tasks.Length} tasks ({string.Join(", ", tasks)}), {options.TrainPerTask} training and {options.TestPerTask} test items each");
+        // The suite as JSONL, so that every method can be rerun from the command line (lora train, mixer train, mixer diagnose).
+        Directory.CreateDirectory(Path.Combine(outDir, "data"));
+        JsonlDataset.Write(Path.Combine(outDir, "data", "train.jsonl"), trainRecords);
+        JsonlDataset.Write(Path.Combine(outDir, "data", "test.jsonl"), tests.Values.SelectMany(items => items).Select(DemoSuite.ToRecord).ToArray());
 
         var results = new List<DemoMethodResult>();
         var routing = new Dictionary<string, RoutingStatistics>();
@@ -167,36 +171,45 @@ public static class DemoRunner
         }
         using (var model = ModelLoader.LoadCausalLM(baseDir, device))
         {
-            using var mixer = MixerCheckpoint.Load(model, stage1Dir);
+            using var mixer = MixerCheckpoint.Load(model, stage1Dir, c => c with { RouterInput = RouterInput.Token, RouterInputNorm = RouterInputNorm.None, RoutingGranularity = RoutingGranularity.Token });
             var mole = new RoutingLossSettings(Alpha: options.Rsl.Alpha, Lambda: 0, EntropySign: 1, WarmupRatio: 0, Beta: 0);
             host("MoLE: dense gates with a balance loss", (p, ct) => MixerTrainingJob.TrainRouters(mixer, tokenizer, stage2Records, tasks,
                 new RoutingSettings(RoutingMode.Soft), mole, trainExperts: false,
-                Settings("mole", options.Stage2Steps, options.RouterLearningRate), p, ct).Summary);
+                Settings("mole", options.Stage2Steps, options.RouterLearningRate ?? options.Router.Stage2LearningRate), p, ct).Summary);
             logs["MoLE gates"] = Path.Combine(trainingDir, "mole", "train_log.jsonl");
             mixer.SetRouting(new RoutingSettings(RoutingMode.Soft)); // MoLE keeps every expert at inference
             results.Add(Evaluate(MethodNames[5], model, tokenizer, tests, mixer.RouterParameters().Sum(p => p.Value.numel()), null));
         }
 
-        // 5. Stage 2 of both paradigms: routers with RSL (joint also fine-tunes the experts under preservation).
-        foreach (var (name, method, trainExperts) in new[] { ("joint", MethodNames[6], true), ("plug-and-play", MethodNames[7], false) })
+        // 5. Stage 2 of both paradigms: routers with RSL (joint also fine-tunes the experts under preservation),
+        //    and the paper's router design over the same experts for comparison.
+        foreach (var (name, method, trainExperts, preset) in new[]
+        {
+            ("joint", MethodNames[6], true, options.Router),
+            ("plug-and-play", MethodNames[7], false, options.Router),
+            ("plug-and-play-paper", MethodNames[8], false, RouterPreset.Paper),
+        })
         {
             using var model = ModelLoader.LoadCausalLM(baseDir, device);
-            using var mixer = MixerCheckpoint.Load(model, stage1Dir);
+            using var mixer = MixerCheckpoint.Load(model, stage1Dir, c => c with { RouterInput = preset.Input, RouterInputNorm = preset.InputNorm, RoutingGranularity = preset.Granularity });
             RoutingStatistics? stats = null;
             string stage = "stage2-" + name;
-            var rsl = trainExperts ? options.Rsl with { Beta = options.JointBeta } : options.Rsl;
+            var rsl = (trainExperts ? options.Rsl with { Beta = options.JointBeta } : options.Rsl) with { Supervision = preset.Supervision };
+            double lr = trainExperts ? options.LoraLearningRate : options.RouterLearningRate ?? preset.Stage2LearningRate;
             host($"stage 2 ({name}): routers with RSL", (p, ct) =>
             {
                 var (s, st) = MixerTrainingJob.TrainRouters(mixer, tokenizer, stage2Records, tasks,
-                    new RoutingSettings(RoutingMode.Soft, mixer.Config.TopK), rsl, trainExperts,
-                    Settings(stage, options.Stage2Steps, trainExperts ? options.LoraLearningRate : options.RouterLearningRate), p, ct);
+                    new RoutingSettings(preset.Stage2Routing, mixer.Config.TopK), rsl, trainExperts,
+                    Settings(stage, options.Stage2Steps, lr), p, ct);
                 stats = st;
                 return s;
             });
             mixer.SetTrainingRecord(new JsonObject
             {
-                ["paradigm"] = name, ["stage2_samples"] = stage2Records.Length, ["stage2_steps"] = options.Stage2Steps,
+                ["paradigm"] = trainExperts ? "joint" : "plug_and_play", ["preset"] = preset.Name,
+                ["stage2_samples"] = stage2Records.Length, ["stage2_steps"] = options.Stage2Steps, ["stage2_lr"] = lr,
                 ["rsl_alpha"] = rsl.Alpha, ["rsl_lambda"] = rsl.Lambda, ["entropy_sign"] = rsl.EntropySign, ["beta"] = rsl.Beta,
+                ["router_supervision"] = rsl.Supervision,
             });
             MixerCheckpoint.Save(mixer, Path.Combine(outDir, "mixers", name));
             logs[$"stage 2 {name}"] = Path.Combine(trainingDir, stage, "train_log.jsonl");

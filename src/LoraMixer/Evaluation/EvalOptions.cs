@@ -26,6 +26,11 @@ public sealed record EvalOptions
     public int BootstrapResamples { get; init; } = Bootstrap.DefaultResamples;
     /// <summary>Sandboxing and permission for running generated code (HumanEval); off unless set.</summary>
     public CodeExecutionOptions CodeExecution { get; init; } = new();
+    /// <summary>
+    /// For a model that routes once per prompt (a sequence-routed LoRA-Mixer: its SetDecisionPositions): told
+    /// where each scored context ends, so the decision is taken there (see <see cref="LoglikelihoodScorer"/>).
+    /// </summary>
+    public Action<TorchSharp.torch.Tensor?>? PromptEnds { get; init; }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the bad setting.</summary>
     public void Validate()

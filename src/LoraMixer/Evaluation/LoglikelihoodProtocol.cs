@@ -44,7 +44,7 @@ internal static class LoglikelihoodProtocol
         }
 
         var clock = Stopwatch.StartNew();
-        var scores = new LoglikelihoodScorer(model, tokenizer, options.BatchSize).Score(requests, progress, cancellationToken);
+        var scores = new LoglikelihoodScorer(model, tokenizer, options.BatchSize, promptEnds: options.PromptEnds).Score(requests, progress, cancellationToken);
         double seconds = clock.Elapsed.TotalSeconds;
         long tokens = scores.Sum(r => (long)r.InputTokens);
 

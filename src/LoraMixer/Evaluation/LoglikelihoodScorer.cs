@@ -23,6 +23,7 @@ public sealed class LoglikelihoodScorer
     private readonly int _batchSize;
     private readonly bool _addBos;
     private readonly bool _sharePrefix;
+    private readonly Action<Tensor?>? _promptEnds;
 
     /// <summary>Creates a scorer running up to <paramref name="batchSize"/> sequences per forward pass.</summary>
     /// <param name="model">The model to score with.</param>
@@ -30,8 +31,15 @@ public sealed class LoglikelihoodScorer
     /// <param name="batchSize">Sequences per forward pass.</param>
     /// <param name="addBos">Prepend BOS to contexts.</param>
     /// <param name="sharePrefix">Compute each shared context once (see the class summary); false runs every sequence whole.</param>
-    public LoglikelihoodScorer(ICausalLM model, ITokenizer tokenizer, int batchSize = 8, bool addBos = true, bool sharePrefix = true)
+    /// <param name="promptEnds">
+    /// Called before every whole-sequence pass with the position of each row's last context token [B], and with
+    /// null after it: a model whose routing decides once per prompt (a LoRA-Mixer with sequence routing) takes
+    /// its decision there instead of after the continuation. (A shared context runs as its own prefill.)
+    /// </param>
+    public LoglikelihoodScorer(ICausalLM model, ITokenizer tokenizer, int batchSize = 8, bool addBos = true, bool sharePrefix = true,
+        Action<Tensor?>? promptEnds = null)
     {
+        _promptEnds = promptEnds;
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be ≥ 1");
@@ -146,7 +154,16 @@ public sealed class LoglikelihoodScorer
         var ids = new long[batch.Count * length];
         for (int row = 0; row < batch.Count; row++)
             sequences[batch[row]].Input.CopyTo(ids, row * length);
-        var logits = _model.Forward(tensor(ids, new long[] { batch.Count, length }).to(_model.Device));
+        _promptEnds?.Invoke(tensor(batch.Select(i => (long)(sequences[i].Input.Length - sequences[i].ContinuationLength)).ToArray()).to(_model.Device));
+        Tensor logits;
+        try
+        {
+            logits = _model.Forward(tensor(ids, new long[] { batch.Count, length }).to(_model.Device));
+        }
+        finally
+        {
+            _promptEnds?.Invoke(null);
+        }
         for (int row = 0; row < batch.Count; row++)
         {
             var (input, targets, continuationLength) = sequences[batch[row]];

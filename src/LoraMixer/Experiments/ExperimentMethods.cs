@@ -15,6 +15,7 @@ public static class ExperimentMethods
         new("mixlora", "MixLoRA", "main", "LoRA experts in the MLP, top-k router, Switch loss 0.01, attention LoRA"),
         new("mixer-joint", "LoRA-Mixer (joint)", "main", "stage-1 experts, then routers with RSL and experts under preservation"),
         new("mixer-pnp", "LoRA-Mixer (plug-and-play)", "main", "frozen stage-1 experts, routers with RSL"),
+        new("mixer-pnp-paper", "LoRA-Mixer (plug-and-play, paper's router)", "ablation", "as plug-and-play, with --preset paper: token input, no standardisation, no supervision, router lr 1e-3"),
         new("rsl-none", "plug-and-play, no RSL", "ablation", "routers trained on the LM loss alone"),
         new("rsl-balance", "plug-and-play, balance only", "ablation", "RSL without its entropy term (λ = 0)"),
         new("rsl-entropy-neg", "plug-and-play, entropy sign −1", "ablation", "RSL rewarding high routing entropy"),

@@ -42,6 +42,8 @@ public sealed record ExperimentRecipe
     public double Lr { get; init; } = 3e-3;
     /// <summary>Learning rate of router training.</summary>
     public double RouterLr { get; init; } = 1e-2;
+    /// <summary>Router design of the LoRA-Mixer methods (<see cref="Mixing.RouterPreset"/>: "default" or "paper").</summary>
+    public string RouterPreset { get; init; } = Mixing.RouterPreset.Default.Name;
     /// <summary>Method ids (see <see cref="ExperimentMethods"/>), in table order.</summary>
     public IReadOnlyList<string> Methods { get; init; } = ExperimentMethods.All.Select(m => m.Id).ToArray();
     /// <summary>Seeds; each runs every method once (mean ± sd over seeds).</summary>
@@ -99,6 +101,8 @@ public sealed record ExperimentRecipe
                      (Stage2Steps, "stage2_steps"), (Rank, "rank"), (TopK, "top_k"), (BatchSize, "batch_size"), (MaxLength, "max_length"), (DemoTestPerTask, "demo_test_per_task") })
             if (value < 1) throw new ArgumentException($"{name} must be at least 1, got {value}");
         if (TopK > Tasks.Count) throw new ArgumentException($"top_k {TopK} is larger than the number of experts ({Tasks.Count})");
+        if (!Mixing.RouterPreset.All.Any(p => p.Name == RouterPreset))
+            throw new ArgumentException($"router_preset must be one of {string.Join(", ", Mixing.RouterPreset.All.Select(p => p.Name))}, got '{RouterPreset}'");
         if (EvalLimit is < 1) throw new ArgumentException($"eval_limit must be at least 1 (or null for all), got {EvalLimit}");
     }
 

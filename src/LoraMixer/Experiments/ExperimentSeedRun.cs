@@ -127,13 +127,15 @@ internal sealed class ExperimentSeedRun
             }
             default: // routers over the stage-1 experts: MoLE, LoRA-Mixer (both paradigms) and the RSL ablation
             {
-                using var mixer = MixerCheckpoint.Load(model, ExpertsDir);
-                var (rsl, trainExperts, routingMode) = RouterTraining(method.Id);
+                var (rsl, trainExperts, routingMode, preset) = RouterTraining(method.Id);
+                using var mixer = MixerCheckpoint.Load(model, ExpertsDir, c => c with { RouterInput = preset.Input, RouterInputNorm = preset.InputNorm, RoutingGranularity = preset.Granularity });
                 RoutingStatistics? stats = null;
+                // The recipe's router_lr applies to its own preset; the paper row keeps the paper preset's rate.
+                double routerLr = preset.Name == _recipe.RouterPreset ? _recipe.RouterLr : preset.Stage2LearningRate;
                 Train(method.Label, (p, ct) =>
                 {
-                    var (s, st) = MixerTrainingJob.TrainRouters(mixer, _tokenizer, Data.Stage2, Tasks, new RoutingSettings(RoutingMode.Soft, mixer.Config.TopK),
-                        rsl, trainExperts, Settings(method.Id, _recipe.Stage2Steps, trainExperts ? _recipe.Lr : _recipe.RouterLr), p, ct);
+                    var (s, st) = MixerTrainingJob.TrainRouters(mixer, _tokenizer, Data.Stage2, Tasks, new RoutingSettings(preset.Stage2Routing, mixer.Config.TopK),
+                        rsl, trainExperts, Settings(method.Id, _recipe.Stage2Steps, trainExperts ? _recipe.Lr : routerLr), p, ct);
                     stats = st;
                     return s;
                 });
@@ -141,13 +143,14 @@ internal sealed class ExperimentSeedRun
                 {
                     ["method"] = method.Id, ["seed"] = _seed, ["stage2_samples"] = Data.Stage2.Count, ["stage2_steps"] = _recipe.Stage2Steps,
                     ["rsl_alpha"] = rsl.Alpha, ["rsl_lambda"] = rsl.Lambda, ["entropy_sign"] = rsl.EntropySign, ["beta"] = rsl.Beta,
+                    ["preset"] = preset.Name, ["router_supervision"] = rsl.Supervision,
                 });
                 MixerCheckpoint.Save(mixer, Path.Combine(_dir, "mixers", method.Id));
                 logs[method.Label] = LogPath(method.Id);
                 routing = stats!.ToJson();
                 trainable = mixer.RouterParameters().Sum(p => p.Value.numel()) + (trainExperts ? mixer.ExpertParameterCount() : 0);
                 mixer.SetRouting(routingMode ?? mixer.Config.InferenceRouting);
-                scores = Evaluate(model, null);
+                scores = Evaluate(model, null, mixer.SetDecisionPositions);
                 break;
             }
         }
@@ -181,17 +184,21 @@ internal sealed class ExperimentSeedRun
         _manifest.AddStep($"seed-{_seed}/stage1", clock.Elapsed.TotalSeconds);
     }
 
-    private (RoutingLossSettings Rsl, bool TrainExperts, RoutingSettings? Inference) RouterTraining(string id)
+    private (RoutingLossSettings Rsl, bool TrainExperts, RoutingSettings? Inference, RouterPreset Preset) RouterTraining(string id)
     {
-        var rsl = new RoutingLossSettings(); // α 0.01, λ 0.01, sign +1, warm-up 10%
+        var preset = RouterPreset.Parse(_recipe.RouterPreset);
+        var rsl = new RoutingLossSettings(Supervision: preset.Supervision); // α 0.01, λ 0.01, sign +1, warm-up 10%
+        // MoLE is its own router: the token's hidden state, dense gates, balance loss only.
+        var mole = RouterPreset.Paper with { Name = "mole" };
         return id switch
         {
-            "mole" => (rsl with { Lambda = 0, WarmupRatio = 0 }, false, new RoutingSettings(RoutingMode.Soft)), // dense gates at inference too
-            "mixer-joint" => (rsl with { Beta = 1.0 }, true, null),
-            "mixer-pnp" => (rsl, false, null),
-            "rsl-none" => (RoutingLossSettings.None, false, null),
-            "rsl-balance" => (rsl with { Lambda = 0 }, false, null),
-            "rsl-entropy-neg" => (rsl with { EntropySign = -1 }, false, null),
+            "mole" => (new RoutingLossSettings() with { Lambda = 0, WarmupRatio = 0 }, false, new RoutingSettings(RoutingMode.Soft), mole with { Stage2LearningRate = _recipe.RouterLr }),
+            "mixer-joint" => (rsl with { Beta = 1.0 }, true, null, preset),
+            "mixer-pnp" => (rsl, false, null, preset),
+            "mixer-pnp-paper" => (new RoutingLossSettings(), false, null, RouterPreset.Paper),
+            "rsl-none" => (RoutingLossSettings.None with { Supervision = preset.Supervision }, false, null, preset),
+            "rsl-balance" => (rsl with { Lambda = 0 }, false, null, preset),
+            "rsl-entropy-neg" => (rsl with { EntropySign = -1 }, false, null, preset),
             _ => throw new ArgumentException($"no router training defined for method '{id}'"),
         };
     }
@@ -227,13 +234,13 @@ internal sealed class ExperimentSeedRun
     private int IndexOf(string task) => Tasks.ToList().IndexOf(task);
 
     /// <summary>Scores every task; <paramref name="beforeTask"/> prepares the model for a task (the oracle's expert).</summary>
-    private Dictionary<string, ScoreMeasurement> Evaluate(ICausalLM model, Action<string>? beforeTask)
+    private Dictionary<string, ScoreMeasurement> Evaluate(ICausalLM model, Action<string>? beforeTask, Action<Tensor?>? promptEnds = null)
     {
         var scores = new Dictionary<string, ScoreMeasurement>();
         foreach (var task in Tasks)
         {
             beforeTask?.Invoke(task);
-            scores[task] = Data.Score(task, model, _tokenizer);
+            scores[task] = Data.Score(task, model, _tokenizer, promptEnds);
             _log($"  {task}: {scores[task].Metric} {scores[task].Value:F1} (n={scores[task].N})");
         }
         return scores;

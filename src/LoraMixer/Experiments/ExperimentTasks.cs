@@ -86,7 +86,11 @@ public sealed class ExperimentTasks
     /// Scores <paramref name="model"/> on the held-out items of <paramref name="task"/>: the metric's name, its
     /// value in percent (MCC × 100 for CoLA), the number of items, the 95% interval, generated or scored tokens and seconds.
     /// </summary>
-    public ScoreMeasurement Score(string task, ICausalLM model, ITokenizer tokenizer)
+    /// <param name="task">The task.</param>
+    /// <param name="model">The model (possibly adapted or mixed).</param>
+    /// <param name="tokenizer">Its tokenizer.</param>
+    /// <param name="promptEnds">For a mixer that routes once per prompt: where scored contexts end (<see cref="EvalOptions.PromptEnds"/>).</param>
+    public ScoreMeasurement Score(string task, ICausalLM model, ITokenizer tokenizer, Action<TorchSharp.torch.Tensor?>? promptEnds = null)
     {
         if (_demoTests.TryGetValue(task, out var items))
         {
@@ -94,7 +98,7 @@ public sealed class ExperimentTasks
             var ci = Bootstrap.Mean(correct.Select(c => c ? 1.0 : 0.0).ToArray(), Bootstrap.DefaultResamples, EvalSeed);
             return new ScoreMeasurement("accuracy", accuracy, items.Count, 100 * ci.Lower, 100 * ci.Upper, tokens / Math.Max(1e-9, seconds), seconds);
         }
-        var result = _evaluators[task].Evaluate(model, tokenizer, new EvalOptions { Limit = _recipe.EvalLimit, Seed = EvalSeed, BatchSize = 16 });
+        var result = _evaluators[task].Evaluate(model, tokenizer, new EvalOptions { Limit = _recipe.EvalLimit, Seed = EvalSeed, BatchSize = 16, PromptEnds = promptEnds });
         var metric = result.Metrics.FirstOrDefault(m => m.Name == "mcc") ?? result.Metrics.FirstOrDefault(m => m.Name == "acc")
             ?? result.Metrics.FirstOrDefault(m => m.Name.StartsWith("exact_match,strict", StringComparison.Ordinal)) ?? result.Metrics[0];
         string name = metric.Name switch { "acc" => "accuracy", var n => n };

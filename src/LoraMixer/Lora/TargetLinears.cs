@@ -25,7 +25,7 @@ public static class TargetLinears
     /// <summary>The short names a model's blocks offer.</summary>
     public static IReadOnlyList<string> Targetable(ICausalLM model) => model is MambaForCausalLM ? MambaAll : All;
 
-    /// <summary>The LoRA-Mixer's default targets for a model: q/k/v/o, or in_proj/out_proj for Mamba (method.md §1).</summary>
+    /// <summary>The LoRA-Mixer's default targets for a model: q/k/v/o, or in_proj/out_proj for Mamba (docs/method.md §1).</summary>
     public static IReadOnlyList<string> DefaultTargets(ICausalLM model) => model is MambaForCausalLM ? MambaProjections : AttentionProjections;
 
     /// <summary>All targetable linears of any supported model whose module name satisfies <paramref name="isTarget"/>.</summary>

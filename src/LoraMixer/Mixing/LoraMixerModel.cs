@@ -80,16 +80,21 @@ public sealed class LoraMixerModel : IDisposable
         var (_, hidden, layers) = ModelStructure.Describe(model);
         var slots = new List<RoutingSlot>();
         var blockSlots = new Dictionary<int, RoutingSlot>();
+        if (config.RouterInput == RouterInput.CausalMean && config.RouterScope != RouterScope.Block)
+            throw new ArgumentException("router_input causal_mean needs router_scope block; with --router-scope projection add --router-input token");
+        if (config.RoutingGranularity == RoutingGranularity.Sequence && config.RouterScope != RouterScope.Block)
+            throw new ArgumentException("routing_granularity sequence needs router_scope block; with --router-scope projection add --routing-granularity token");
         if (config.RouterScope == RouterScope.Block)
         {
+            long features = config.RouterInput == RouterInput.CausalMean ? 2L * hidden : hidden;
             for (int i = 0; i < layers; i++)
             {
-                var router = new Router(experts, hidden, device);
+                var router = new Router(experts, features, device);
                 RoutingSlot? slot = null;
                 // The router reads the normalised hidden state entering the block's attention (Mamba: its mixer):
                 // serial attention routing, one decision for the input and output projections.
-                string name = ModelStructure.AttachBlockRouter(model, i, router, h => slot!.Route(h));
-                slot = new RoutingSlot(name, i, router, routing);
+                string name = ModelStructure.AttachBlockRouter(model, i, router, input => slot!.Route(input));
+                slot = new RoutingSlot(name, i, router, routing, config.RouterInput, config.RoutingGranularity);
                 slots.Add(slot);
                 blockSlots[i] = slot;
             }
@@ -136,6 +141,15 @@ public sealed class LoraMixerModel : IDisposable
         foreach (var s in _slots) s.HardExperts = expertPerSample;
     }
 
+    /// <summary>
+    /// Sequence routing: the position [B] of each row whose decision the whole row uses (the last prompt
+    /// token), for forward passes over whole sequences; null = the last position of a prefill.
+    /// </summary>
+    public void SetDecisionPositions(Tensor? positions)
+    {
+        foreach (var s in _slots) s.DecisionPositions = positions;
+    }
+
     /// <summary>Turns recording of routing probabilities (for the RSL and statistics) on or off.</summary>
     public void SetRecording(bool record)
     {
@@ -155,6 +169,27 @@ public sealed class LoraMixerModel : IDisposable
     /// <summary>Router weights by safetensors key.</summary>
     public IReadOnlyList<KeyValuePair<string, Parameter>> RouterParameters() =>
         _slots.Select(s => new KeyValuePair<string, Parameter>(s.Name + ".weight", s.Router.weight)).ToArray();
+
+    /// <summary>
+    /// Router input standardisation by safetensors key (<c>...router.input_mean</c>, <c>...router.input_std</c>);
+    /// empty unless <see cref="MixerConfig.RouterInputNorm"/> is standardize and the statistics were measured.
+    /// </summary>
+    public IReadOnlyList<KeyValuePair<string, Tensor>> RouterBuffers() =>
+        _slots.Where(s => s.Router.InputMean is not null).SelectMany(s => new[]
+        {
+            new KeyValuePair<string, Tensor>(s.Name + ".input_mean", s.Router.InputMean!),
+            new KeyValuePair<string, Tensor>(s.Name + ".input_std", s.Router.InputStd!),
+        }).ToArray();
+
+    /// <summary>Turns recording of the routers' input features on or off (probes, standardisation).</summary>
+    public void SetFeatureRecording(bool record)
+    {
+        foreach (var s in _slots)
+        {
+            s.RecordFeatures = record;
+            if (!record) s.TakeRecordedFeatures().ToList().ForEach(t => t.Dispose());
+        }
+    }
 
     /// <summary>Stacked expert weights by module name.</summary>
     public IReadOnlyList<KeyValuePair<string, Parameter>> ExpertParameters() =>

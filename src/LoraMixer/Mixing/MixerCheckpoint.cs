@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace LoraMixer.Mixing;
 
 /// <summary>
-/// Reads and writes a LoRA-Mixer folder (method.md §7): <c>mixer_config.json</c>, <c>router.safetensors</c>
+/// Reads and writes a LoRA-Mixer folder (docs/method.md §7): <c>mixer_config.json</c>, <c>router.safetensors</c>
 /// and <c>experts/&lt;name&gt;/</c> as plain PEFT adapters.
 /// </summary>
 public static class MixerCheckpoint
@@ -36,7 +36,8 @@ public static class MixerCheckpoint
             }
             using (var scope = NewDisposeScope())
                 SafeTensorsWriter.Write(Path.Combine(temp, RouterFile), mixer.RouterParameters()
-                    .Select(p => new KeyValuePair<string, Tensor>(p.Key, p.Value.detach().cpu().contiguous())),
+                    .Select(p => new KeyValuePair<string, Tensor>(p.Key, p.Value.detach().cpu().contiguous()))
+                    .Concat(mixer.RouterBuffers().Select(b => new KeyValuePair<string, Tensor>(b.Key, b.Value.detach().cpu().contiguous()))),
                     new Dictionary<string, string> { ["format"] = "pt" });
             (mixer.Config with { Experts = experts }).Save(temp);
             ReplaceDirectory(temp, dir);
@@ -64,9 +65,16 @@ public static class MixerCheckpoint
     /// Loads the mixer in <paramref name="dir"/> onto <paramref name="model"/>, after checking that it was
     /// made for this base (architecture, hidden size, layer count) and that every expert fits.
     /// </summary>
-    public static LoraMixerModel Load(ICausalLM model, string dir)
+    /// <param name="model">The base model.</param>
+    /// <param name="dir">The mixer folder.</param>
+    /// <param name="freshRouters">
+    /// When given, the saved routers are not read: the config is changed by this function (e.g. another router
+    /// input) and the routers start at zero, ready for stage 2.
+    /// </param>
+    public static LoraMixerModel Load(ICausalLM model, string dir, Func<MixerConfig, MixerConfig>? freshRouters = null)
     {
         var config = MixerConfig.Load(dir);
+        if (freshRouters is not null) config = freshRouters(config);
         CheckBase(config, model, dir);
         var adapters = new List<PeftAdapter>();
         try
@@ -80,7 +88,7 @@ public static class MixerCheckpoint
                 adapter.CheckAgainst(shapes, $"the base model of mixer {dir}");
             }
             var mixer = FromAdapters(model, config, adapters);
-            LoadRouters(mixer, Path.Combine(dir, RouterFile));
+            if (freshRouters is null) LoadRouters(mixer, Path.Combine(dir, RouterFile));
             return mixer;
         }
         finally
@@ -138,6 +146,20 @@ public static class MixerCheckpoint
             if (!value.shape.SequenceEqual(weight.shape))
                 throw new ModelFormatException($"{file}: '{key}' has shape [{string.Join(", ", value.shape)}], expected [{string.Join(", ", weight.shape)}]");
             weight.copy_(value);
+        }
+        if (mixer.Config.RouterInputNorm != RouterInputNorm.Standardize) return;
+        foreach (var slot in mixer.Slots)
+        {
+            string meanKey = slot.Name + ".input_mean", stdKey = slot.Name + ".input_std";
+            if (!st.Contains(meanKey) || !st.Contains(stdKey))
+                throw new ModelFormatException($"{file}: '{meanKey}' or '{stdKey}' is missing (router_input_norm standardize)");
+            using var mean = st.Read(meanKey);
+            using var std = st.Read(stdKey);
+            if (mean.numel() != slot.Router.InFeatures || std.numel() != slot.Router.InFeatures)
+                throw new ModelFormatException($"{file}: '{meanKey}' and '{stdKey}' need {slot.Router.InFeatures} values each");
+            if (!std.gt(0).all().item<bool>() || !mean.isfinite().all().item<bool>())
+                throw new ModelFormatException($"{file}: '{stdKey}' must be positive and '{meanKey}' finite");
+            slot.Router.SetStandardization(mean, std);
         }
     }
 

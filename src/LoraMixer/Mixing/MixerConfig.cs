@@ -6,7 +6,7 @@ using LoraMixer.IO;
 namespace LoraMixer.Mixing;
 
 /// <summary>
-/// <c>mixer_config.json</c> (method.md §7): the base model it was trained on, where experts sit, how
+/// <c>mixer_config.json</c> (docs/method.md §7): the base model it was trained on, where experts sit, how
 /// routers route, the experts, and the training settings used.
 /// </summary>
 public sealed record MixerConfig
@@ -26,6 +26,12 @@ public sealed record MixerConfig
     public IReadOnlyList<string> Targets { get; init; } = Lora.TargetLinears.AttentionProjections;
     /// <summary>Block (default) or per-projection routers.</summary>
     public RouterScope RouterScope { get; init; } = RouterScope.Block;
+    /// <summary>What block routers read (absent in older configs: the token alone).</summary>
+    public RouterInput RouterInput { get; init; } = RouterInput.Token;
+    /// <summary>How the router input is normalised (absent in older configs: not at all).</summary>
+    public RouterInputNorm RouterInputNorm { get; init; } = RouterInputNorm.None;
+    /// <summary>Per-token or per-sequence routing (absent in older configs: per token).</summary>
+    public RoutingGranularity RoutingGranularity { get; init; } = RoutingGranularity.Token;
     /// <summary>k of top-k inference.</summary>
     public int TopK { get; init; } = 2;
     /// <summary>Whether the kept top-k weights are renormalised to sum 1.</summary>
@@ -71,6 +77,17 @@ public sealed record MixerConfig
             if (node?.GetValueKind() == JsonValueKind.Number && int.TryParse(node.ToJsonString(), out int v)) return v;
             throw new ModelFormatException($"{file}: '{key}' must be an integer");
         }
+        T Parsed<T>(Func<T> parse)
+        {
+            try
+            {
+                return parse();
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+                throw new ModelFormatException($"{file}: {e.Message} (a mixer written by a newer LoraMixer?)", e);
+            }
+        }
         var experts = (json["experts"] as JsonArray ?? throw new ModelFormatException($"{file}: 'experts' must be a list"))
             .Select((e, i) => e is JsonObject o && o["name"]?.GetValueKind() == JsonValueKind.String && o["path"]?.GetValueKind() == JsonValueKind.String
                 ? new MixerExpert(o["name"]!.GetValue<string>(), o["path"]!.GetValue<string>())
@@ -94,6 +111,9 @@ public sealed record MixerConfig
                 "projection" => RouterScope.Projection,
                 _ => throw new ModelFormatException($"{file}: router_scope must be 'block' or 'projection', got '{scope}'"),
             },
+            RouterInput = Parsed(() => RouterPreset.ParseInput(json["router_input"]?.GetValue<string>() ?? "token", "router_input")),
+            RouterInputNorm = Parsed(() => RouterPreset.ParseInputNorm(json["router_input_norm"]?.GetValue<string>() ?? "none", "router_input_norm")),
+            RoutingGranularity = Parsed(() => RouterPreset.ParseGranularity(json["routing_granularity"]?.GetValue<string>() ?? "token", "routing_granularity")),
             TopK = Int("top_k", 2),
             Renormalize = json["renormalize"]?.GetValue<bool>() ?? true,
             RouterTemperature = json["router_temperature"]?.GetValue<double>() ?? 1.0,
@@ -112,6 +132,9 @@ public sealed record MixerConfig
         ["num_hidden_layers"] = NumHiddenLayers,
         ["targets"] = new JsonArray(Targets.Select(t => (JsonNode)JsonValue.Create(t)!).ToArray()),
         ["router_scope"] = RouterScope == RouterScope.Block ? "block" : "projection",
+        ["router_input"] = RouterPreset.Spell(RouterInput),
+        ["router_input_norm"] = RouterPreset.Spell(RouterInputNorm),
+        ["routing_granularity"] = RouterPreset.Spell(RoutingGranularity),
         ["top_k"] = TopK,
         ["renormalize"] = Renormalize,
         ["router_temperature"] = RouterTemperature,

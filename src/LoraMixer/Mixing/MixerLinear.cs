@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace LoraMixer.Mixing;
 
 /// <summary>
-/// A frozen linear mixed with E LoRA experts (method.md §2):
+/// A frozen linear mixed with E LoRA experts (docs/method.md §2):
 /// <c>y = W x + b + Σ_e g_e(x) · s_e · B_e A_e x</c>. Experts are stacked, A [E, R, in] and B [E, out, R],
 /// with R the largest rank; a smaller expert's extra rows are zero, and an expert that lacks this module
 /// is all zero, so both contribute exactly nothing there. Dense routing computes all experts in two

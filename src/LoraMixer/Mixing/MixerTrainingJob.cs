@@ -11,7 +11,7 @@ using static TorchSharp.torch;
 namespace LoraMixer.Mixing;
 
 /// <summary>
-/// The two training stages of the LoRA-Mixer (method.md §6): stage 1 trains one expert per task with hard
+/// The two training stages of the LoRA-Mixer (docs/method.md §6): stage 1 trains one expert per task with hard
 /// routing; stage 2 trains the routers (and optionally the experts, with preservation) with soft or
 /// straight-through routing and the Routing Specialization Loss.
 /// </summary>
@@ -64,6 +64,17 @@ public static class MixerTrainingJob
             throw new ArgumentException("router training needs soft or straight-through routing");
         routing.Validate(mixer.Experts);
         var data = EncodedData.Create(tokenizer, records, settings, tasks.Count > 0 ? tasks : null);
+        var expertOfTask = ExpertOfTask(mixer, tasks);
+        if (mixer.Config.RoutingGranularity == RoutingGranularity.Sequence && records.FirstOrDefault(r => string.IsNullOrEmpty(r.Prompt)) is { } noPrompt)
+            throw new Errors.DataFormatException(
+                $"{noPrompt.Location}: sequence routing decides at the end of the prompt, and this line has none; give every line a \"prompt\" or use --routing-granularity token");
+        if (rsl.Supervision > 0 && !data.Train.Any(e => e.TaskIndex >= 0 && expertOfTask[e.TaskIndex] >= 0))
+            throw new Errors.DataFormatException(
+                $"router supervision needs training lines whose \"task\" names an expert (experts: {string.Join(", ", mixer.ExpertNames)}; " +
+                $"tasks in the data: {(tasks.Count > 0 ? string.Join(", ", tasks) : "none")}); add the tasks or pass --router-supervision 0");
+        using var expertLookup = tensor(expertOfTask.Select(e => (long)e).Append(-1L).ToArray(), device: mixer.Model.Device);
+        if (mixer.Config.RouterInputNorm == RouterInputNorm.Standardize)
+            Standardize(mixer, data.Train.Take(StandardizationExamples).ToArray(), settings.BatchSize);
         mixer.SetTrainable(routers: true, experts: trainExperts);
         mixer.SetRouting(routing);
         mixer.SetRecording(true);
@@ -75,7 +86,11 @@ public static class MixerTrainingJob
         var objective = new CausalLmObjective(mixer.Model, parameters, data.Train, data.Eval, settings.BatchSize,
             settings.Trainer.Seed, tokenizer.EosId ?? 0)
         {
-            BeforeForward = _ => DisposeAll(mixer.TakeRecordedProbabilities()),
+            BeforeForward = batch =>
+            {
+                DisposeAll(mixer.TakeRecordedProbabilities());
+                mixer.SetDecisionPositions(PromptEnds(batch));
+            },
             ExtraLoss = (batch, step, total) =>
             {
                 var probabilities = mixer.TakeRecordedProbabilities();
@@ -83,6 +98,14 @@ public static class MixerTrainingJob
                 {
                     routingMetrics = StepRoutingMetrics(probabilities, batch.AttentionMask);
                     Tensor loss = RoutingLoss.Compute(probabilities, batch.AttentionMask, rsl.Alpha, rsl.LambdaAt(step, total), rsl.EntropySign);
+                    if (rsl.Supervision > 0)
+                    {
+                        // Task −1 (no task) indexes the lookup's last entry, −1: that sample is not supervised.
+                        var taskIds = batch.TaskIds.to(expertLookup.device);
+                        var experts = expertLookup.index_select(0, taskIds.where(taskIds.ge(0), expertLookup.shape[0] - 1));
+                        var supervised = probabilities.Select(p => RoutingLoss.Supervision(p, batch.AttentionMask, experts)).Aggregate((a, b) => a + b);
+                        loss = loss + rsl.Supervision * supervised / probabilities.Count;
+                    }
                     if (initial.Length > 0)
                         loss = loss + rsl.Beta * RoutingLoss.Preservation(initial.Select(p => ((Tensor)p.Item1, p.Item2)));
                     return loss;
@@ -108,7 +131,95 @@ public static class MixerTrainingJob
         finally
         {
             mixer.SetRecording(false);
+            mixer.SetDecisionPositions(null);
             foreach (var (_, t) in initial) t.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Position of the last prompt token of every row [B] (where the response starts to be predicted): where
+    /// sequence routing decides. Rows without a prompt give 0.
+    /// </summary>
+    public static Tensor PromptEnds(TrainingBatch batch) => batch.TargetMask.to(ScalarType.Int64).argmax(1);
+
+    /// <summary>Examples used to measure the router input statistics of standardisation.</summary>
+    public const int StandardizationExamples = 256;
+
+    /// <summary>Index of the expert named like each task, −1 for a task without an expert of that name.</summary>
+    public static int[] ExpertOfTask(LoraMixerModel mixer, IReadOnlyList<string> tasks) =>
+        tasks.Select(t => mixer.ExpertNames.ToList().IndexOf(t)).ToArray();
+
+    /// <summary>
+    /// Measures, per router, the mean and standard deviation of every input feature over the real tokens of
+    /// <paramref name="examples"/> (routing uniform meanwhile) and sets them as the routers' standardisation.
+    /// Deterministic for the same examples, so a resumed stage 2 measures the same values.
+    /// </summary>
+    public static void Standardize(LoraMixerModel mixer, IReadOnlyList<EncodedExample> examples, int batchSize)
+    {
+        if (examples.Count == 0) throw new ArgumentException("router standardisation needs examples");
+        var saved = mixer.Slots.Select(s => s.Settings).ToArray();
+        var sums = new Tensor?[mixer.Slots.Count];
+        var squares = new Tensor?[mixer.Slots.Count];
+        double tokens = 0;
+        foreach (var slot in mixer.Slots) slot.Router.SetStandardization(null, null);
+        using var noGrad = no_grad();
+        // Routing is uniform while measuring (routers zeroed), so the statistics do not depend on where
+        // training later takes the routers; the weights are put back afterwards.
+        var routers = mixer.RouterParameters();
+        var backup = routers.Select(p => p.Value.detach().clone().DetachFromDisposeScope()).ToArray();
+        try
+        {
+            foreach (var (_, p) in routers) p.zero_();
+            mixer.SetRouting(new RoutingSettings(RoutingMode.Soft));
+            mixer.SetFeatureRecording(true);
+            for (int start = 0; start < examples.Count; start += batchSize)
+            {
+                using var scope = NewDisposeScope();
+                using var batch = BatchCollator.Collate(examples.Skip(start).Take(batchSize).ToArray(), 0, mixer.Model.Device);
+                mixer.SetDecisionPositions(PromptEnds(batch));
+                mixer.Model.Forward(batch.InputIds, batch.AttentionMask);
+                var mask = batch.AttentionMask.to(ScalarType.Float32).unsqueeze(-1);
+                tokens += mask.sum().item<float>();
+                for (int r = 0; r < mixer.Slots.Count; r++)
+                {
+                    var features = mixer.Slots[r].TakeRecordedFeatures();
+                    try
+                    {
+                        var f = features.Single() * mask;
+                        var sum = f.sum(new long[] { 0, 1 });
+                        var sq = (f * f).sum(new long[] { 0, 1 });
+                        var oldSum = sums[r];
+                        var oldSquares = squares[r];
+                        sums[r] = (oldSum is null ? sum : oldSum + sum).DetachFromDisposeScope();
+                        squares[r] = (oldSquares is null ? sq : oldSquares + sq).DetachFromDisposeScope();
+                        oldSum?.Dispose();
+                        oldSquares?.Dispose();
+                    }
+                    finally
+                    {
+                        DisposeAll(features);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            mixer.SetFeatureRecording(false);
+            mixer.SetDecisionPositions(null);
+            for (int i = 0; i < mixer.Slots.Count; i++) mixer.Slots[i].Settings = saved[i];
+            for (int i = 0; i < routers.Count; i++) routers[i].Value.copy_(backup[i]);
+            DisposeAll(backup);
+        }
+        for (int r = 0; r < mixer.Slots.Count; r++)
+        {
+            using var scope = NewDisposeScope();
+            var mean = sums[r]! / tokens;
+            var variance = (squares[r]! / tokens - mean * mean).clamp_min(0);
+            // A floor keeps features that never vary (e.g. a zero column) from being blown up.
+            var std = (variance + 1e-6).sqrt().clamp_min(1e-3);
+            mixer.Slots[r].Router.SetStandardization(mean, std);
+            sums[r]!.Dispose();
+            squares[r]!.Dispose();
         }
     }
 
@@ -126,6 +237,7 @@ public static class MixerTrainingJob
                 using var scope = NewDisposeScope();
                 using var batch = BatchCollator.Collate(examples.Skip(start).Take(batchSize).ToArray(), 0, mixer.Model.Device);
                 DisposeAll(mixer.TakeRecordedProbabilities());
+                mixer.SetDecisionPositions(PromptEnds(batch));
                 mixer.Model.Forward(batch.InputIds, batch.AttentionMask);
                 var probabilities = mixer.TakeRecordedProbabilities();
                 try
@@ -141,6 +253,7 @@ public static class MixerTrainingJob
         finally
         {
             mixer.SetRecording(false);
+            mixer.SetDecisionPositions(null);
         }
         return stats;
     }

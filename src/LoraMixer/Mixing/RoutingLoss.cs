@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace LoraMixer.Mixing;
 
 /// <summary>
-/// The Routing Specialization Loss (RSL; v1: Specialization Balance Loss), method.md §5. Per layer, over
+/// The Routing Specialization Loss (RSL; v1: Specialization Balance Loss), docs/method.md §5. Per layer, over
 /// the real tokens of a batch: balance <c>α·E·Σ_i p̄_i f̄_i</c> plus <c>sign·λ·mean H(p)</c>; averaged over layers.
 /// </summary>
 public static class RoutingLoss
@@ -45,6 +45,23 @@ public static class RoutingLoss
         var (flat, mask, count) = Flatten(p, tokenMask);
         var h = -(flat * flat.clamp_min(1e-12).log()).sum(-1);
         return ((h * mask).sum() / count).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Router supervision of one layer: the mean over real tokens of <c>−log p_{e(b)}</c>, where e(b) =
+    /// <paramref name="expertPerSample"/>[b] is the expert of sample b's task (−1: the sample is skipped).
+    /// </summary>
+    public static Tensor Supervision(Tensor p, Tensor tokenMask, Tensor expertPerSample)
+    {
+        using var scope = NewDisposeScope();
+        if (p.dim() != 3) throw new ArgumentException($"router supervision needs probabilities [batch, time, experts], got [{string.Join(", ", p.shape)}]");
+        if (expertPerSample.numel() != p.shape[0]) throw new ArgumentException($"{expertPerSample.numel()} expert ids for a batch of {p.shape[0]}");
+        var ids = expertPerSample.to(ScalarType.Int64).to(p.device);
+        var known = ids.ge(0);
+        var target = ids.clamp_min(0).view(-1, 1, 1).expand(p.shape[0], p.shape[1], 1);
+        var logP = p.gather(-1, target).squeeze(-1).clamp_min(1e-12).log();            // [B, T]
+        var mask = tokenMask.to(p.dtype).to(p.device) * known.to(p.dtype).unsqueeze(1);
+        return (-(logP * mask).sum() / mask.sum().clamp_min(1)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Expert preservation <c>Σ_e ||θ_e − θ_e⁰||²</c> (paper Eq. 11) over pairs of current and initial tensors.</summary>

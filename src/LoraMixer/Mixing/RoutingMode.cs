@@ -1,6 +1,6 @@
 namespace LoraMixer.Mixing;
 
-/// <summary>How a router's probabilities become expert weights (method.md §4).</summary>
+/// <summary>How a router's probabilities become expert weights (docs/method.md §4).</summary>
 public enum RoutingMode
 {
     /// <summary>Every sample uses exactly its task's expert (one-hot); stage-1 expert training.</summary>

@@ -1,3 +1,4 @@
+using LoraMixer.Models.Modules;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -10,16 +11,35 @@ namespace LoraMixer.Mixing;
 public sealed class RoutingSlot : IDisposable
 {
     private readonly List<Tensor> _recorded = new();
+    private readonly List<Tensor> _recordedFeatures = new();
     private RoutingDecision? _current;
 
     /// <summary>Creates the slot of <paramref name="router"/>, named like its safetensors key prefix.</summary>
-    public RoutingSlot(string name, int layerIndex, Router router, RoutingSettings settings)
+    public RoutingSlot(string name, int layerIndex, Router router, RoutingSettings settings, RouterInput input = RouterInput.Token,
+        RoutingGranularity granularity = RoutingGranularity.Token)
     {
         Name = name;
         LayerIndex = layerIndex;
         Router = router;
         Settings = settings;
+        Input = input;
+        Granularity = granularity;
+        long expected = input == RouterInput.CausalMean ? 2 : 1;
+        if (router.InFeatures % expected != 0)
+            throw new ArgumentException($"{name}: a {input} router needs an even feature count, got {router.InFeatures}");
     }
+
+    /// <summary>What the router reads: the token alone or the token and the causal mean of its sequence.</summary>
+    public RouterInput Input { get; }
+
+    /// <summary>Whether every token is routed on its own or each sequence once.</summary>
+    public RoutingGranularity Granularity { get; }
+
+    /// <summary>
+    /// Sequence routing: the position [B] whose decision every token of row b uses (the last prompt token);
+    /// null = each row's last real token of the first forward pass (a prefill), kept in the cache for later steps.
+    /// </summary>
+    public Tensor? DecisionPositions { get; set; }
 
     /// <summary>Module name of the router, e.g. <c>model.layers.0.router</c>.</summary>
     public string Name { get; }
@@ -39,24 +59,34 @@ public sealed class RoutingSlot : IDisposable
     /// <summary>When true, each routing keeps its dense probabilities (with gradient) for the RSL and statistics.</summary>
     public bool Record { get; set; }
 
-    /// <summary>The decision of the latest <see cref="Route"/>.</summary>
+    /// <summary>When true, each routing also keeps the router's input features (detached) for probes and standardisation.</summary>
+    public bool RecordFeatures { get; set; }
+
+    /// <summary>The decision of the latest <see cref="Route(BlockInput)"/>.</summary>
     public RoutingDecision Current =>
         _current ?? throw new InvalidOperationException($"{Name}: a mixed projection ran before its router (call Route first)");
 
-    /// <summary>Routes tokens h [..., in] and keeps the decision for the block's projections.</summary>
-    public void Route(Tensor h)
+    /// <summary>Routes tokens h [..., in] that carry no padding or cache (projection scope, tests).</summary>
+    public void Route(Tensor h) => Route(new BlockInput(h, null, null));
+
+    /// <summary>Routes a block's input and keeps the decision for the block's projections.</summary>
+    public void Route(BlockInput input)
     {
         using var scope = NewDisposeScope();
         _current?.Dispose();
         _current = null;
+        var h = input.Hidden;
         int experts = Router.Experts;
         var s = Settings;
         Tensor? p = null;
-        if (s.Mode != RoutingMode.Hard || Record)
+        if (s.Mode != RoutingMode.Hard || Record || RecordFeatures)
         {
-            var logits = Router.forward(h);
+            var features = Features(input);
+            if (RecordFeatures) _recordedFeatures.Add(features.detach().alias().DetachFromDisposeScope());
+            var logits = Router.forward(features);
             if (s.Temperature != 1.0) logits = logits / s.Temperature;
             p = logits.softmax(-1);
+            if (Granularity == RoutingGranularity.Sequence) p = SequenceDecision(p, input);
             if (Record) _recorded.Add(p.alias().DetachFromDisposeScope());
         }
         switch (s.Mode)
@@ -98,6 +128,70 @@ public sealed class RoutingSlot : IDisposable
         }
     }
 
+    // p [B, T, E] → the decision of each row's decision position, repeated over T. With a cache, the first
+    // pass (the prefill) stores its decision and every later step reuses it.
+    private Tensor SequenceDecision(Tensor p, BlockInput input)
+    {
+        var cache = input.Cache;
+        if (p.dim() != 3) throw new ArgumentException($"{Name}: sequence routing needs [batch, time, ...] input");
+        long batch = p.shape[0], time = p.shape[1], experts = p.shape[2];
+        var stored = cache?.ObserverState.Get(Name + ".decision");
+        Tensor decision;
+        if (stored is not null)
+        {
+            decision = stored;
+        }
+        else
+        {
+            // Without given positions: each row's last real token (the end of a prefill, left- or right-padded).
+            var positions = DecisionPositions ?? (input.TokenMask is { } mask
+                ? (mask.to(ScalarType.Int64).to(p.device) * arange(time, dtype: ScalarType.Int64, device: p.device)).argmax(1)
+                : full(new[] { batch }, time - 1, ScalarType.Int64, device: p.device));
+            if (positions.numel() != batch) throw new ArgumentException($"{Name}: {positions.numel()} decision positions for a batch of {batch}");
+            var index = positions.to(ScalarType.Int64).to(p.device).clamp(0, time - 1).view(batch, 1, 1).expand(batch, 1, experts);
+            decision = p.gather(1, index).squeeze(1);
+            cache?.ObserverState.Set(Name + ".decision", decision);
+        }
+        return decision.unsqueeze(1).expand(batch, time, experts);
+    }
+
+    /// <summary>
+    /// The router's input features for <paramref name="input"/>: h [B, T, H], or [h ; m] [B, T, 2H] where m_t is
+    /// the mean of the real tokens' h up to t, continued from the running sum the cache holds for this router.
+    /// </summary>
+    public Tensor Features(BlockInput input)
+    {
+        var h = input.Hidden;
+        if (Input == RouterInput.Token) return h.alias();
+        if (h.dim() != 3) throw new ArgumentException($"{Name}: a causal-mean router reads [batch, time, hidden], got [{string.Join(", ", h.shape)}]");
+        using var scope = NewDisposeScope();
+        var mask = input.TokenMask is { } m ? m.to(h.dtype).to(h.device).unsqueeze(-1) : ones(h.shape[0], h.shape[1], 1, dtype: h.dtype, device: h.device);
+        var sum = (h * mask).cumsum(1);
+        var count = mask.cumsum(1);
+        var state = input.Cache?.ObserverState;
+        if (state?.Get(Name + ".sum") is { } pastSum && state.Get(Name + ".count") is { } pastCount)
+        {
+            sum = sum + pastSum.unsqueeze(1);
+            count = count + pastCount.unsqueeze(1);
+        }
+        if (state is not null)
+        {
+            long last = h.shape[1] - 1;
+            state.Set(Name + ".sum", sum.select(1, last));
+            state.Set(Name + ".count", count.select(1, last));
+        }
+        var mean = sum / count.clamp_min(1);
+        return cat(new[] { h, mean }, -1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Hands over the recorded router inputs (one [..., features] tensor per routing) and forgets them.</summary>
+    public IReadOnlyList<Tensor> TakeRecordedFeatures()
+    {
+        var taken = _recordedFeatures.ToArray();
+        _recordedFeatures.Clear();
+        return taken;
+    }
+
     /// <summary>Hands over the recorded probabilities (one [..., E] tensor per routing) and forgets them.</summary>
     public IReadOnlyList<Tensor> TakeRecorded()
     {
@@ -113,6 +207,8 @@ public sealed class RoutingSlot : IDisposable
         _current = null;
         foreach (var t in _recorded) t.Dispose();
         _recorded.Clear();
+        foreach (var t in _recordedFeatures) t.Dispose();
+        _recordedFeatures.Clear();
     }
 
     /// <inheritdoc />

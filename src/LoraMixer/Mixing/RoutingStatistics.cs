@@ -5,7 +5,7 @@ namespace LoraMixer.Mixing;
 
 /// <summary>
 /// Routing statistics per router (layer) over real tokens: expert load (share of top-1 choices), mean
-/// token entropy, and for labelled data the task × expert matrix of top-1 shares (method.md §5).
+/// token entropy, and for labelled data the task × expert matrix of top-1 shares (docs/method.md §5).
 /// </summary>
 public sealed class RoutingStatistics
 {

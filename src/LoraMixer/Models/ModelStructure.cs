@@ -1,5 +1,6 @@
 using LoraMixer.Models.Llama;
 using LoraMixer.Models.Mamba;
+using LoraMixer.Models.Modules;
 using static TorchSharp.torch;
 
 namespace LoraMixer.Models;
@@ -31,7 +32,7 @@ public static class ModelStructure
     /// block's other parameters) and calls <paramref name="route"/> with the block's normalised input: the
     /// hidden state entering the attention (Llama family) or the mixer (Mamba). Returns the router's module name.
     /// </summary>
-    public static string AttachBlockRouter(ICausalLM model, int layer, nn.Module router, Action<Tensor> route)
+    public static string AttachBlockRouter(ICausalLM model, int layer, nn.Module router, Action<BlockInput> route)
     {
         switch (model)
         {

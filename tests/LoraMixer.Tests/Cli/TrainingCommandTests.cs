@@ -159,11 +159,75 @@ public sealed class TrainingCommandTests
     }
 
     [Fact]
+    public void Plug_and_play_defaults_supervise_standardised_causal_mean_routers_and_diagnose_measures_them()
+    {
+        // Experts named like the data's tasks: the default preset supervises the routers towards them.
+        string dir = Path.Combine(Root, "plug-tasks");
+        var train = CliRunner.Run("mixer", "train", "--model", Base.Value, "--data", Data.Value, "--out", dir,
+            "--experts", $"math={AdapterA.Value},chat={AdapterB.Value}", "--stage2-samples", "8", "--batch-size", "4");
+        Assert.True(train.ExitCode == 0, train.Stderr);
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "mixer_config.json")))!;
+        Assert.Equal("causal_mean", config["router_input"]!.GetValue<string>());
+        Assert.Equal("standardize", config["router_input_norm"]!.GetValue<string>());
+        Assert.Equal("sequence", config["routing_granularity"]!.GetValue<string>());
+        Assert.Equal(1.0, config["training"]!["stage2"]!["router_supervision"]!.GetValue<double>());
+        long hidden = JsonNode.Parse(File.ReadAllText(Path.Combine(Base.Value, "config.json")))!["hidden_size"]!.GetValue<long>();
+        using (var routers = SafeTensorsFile.Open(Path.Combine(dir, "router.safetensors")))
+        {
+            Assert.Equal(new long[] { 2, 2 * hidden }, routers.Read("model.layers.0.router.weight").shape);
+            Assert.True(routers.Read("model.layers.0.router.input_std").min().item<float>() > 0);
+            Assert.Equal(2 * hidden, routers.Read("model.layers.3.router.input_mean").numel());
+        }
+
+        string json = Path.Combine(Root, "diagnosis.json");
+        var diagnose = CliRunner.Run("mixer", "diagnose", dir, "--model", Base.Value, "--data", Data.Value, "--out", json);
+        Assert.True(diagnose.ExitCode == 0, diagnose.Stderr);
+        Assert.Contains("response loss", diagnose.Stdout);
+        var result = JsonNode.Parse(File.ReadAllText(json))!;
+        Assert.Equal(24, result["samples"]!.GetValue<int>());
+        Assert.Equal(4, result["layers"]!.AsArray().Count);
+        foreach (var layer in result["layers"]!.AsArray())
+            foreach (string key in new[] { "prompt_consistency", "response_consistency", "probe_last_prompt", "probe_response" })
+                Assert.InRange(layer![key]!.GetValue<double>(), 0.0, 1.0);
+        Assert.True(File.Exists(Path.ChangeExtension(json, ".png")));
+
+        // The paper preset: token routers of the hidden size, nothing standardised, no supervision.
+        string paper = Path.Combine(Root, "plug-paper");
+        Succeeds(paper, "mixer", "train", "--model", Base.Value, "--data", Data.Value, "--out", paper, "--preset", "paper",
+            "--experts", $"math={AdapterA.Value},chat={AdapterB.Value}", "--stage2-samples", "8", "--batch-size", "4");
+        var paperConfig = JsonNode.Parse(File.ReadAllText(Path.Combine(paper, "mixer_config.json")))!;
+        Assert.Equal("token", paperConfig["router_input"]!.GetValue<string>());
+        Assert.Equal(0.0, paperConfig["training"]!["stage2"]!["router_supervision"]!.GetValue<double>());
+        using (var routers = SafeTensorsFile.Open(Path.Combine(paper, "router.safetensors")))
+        {
+            Assert.Equal(new long[] { 2, hidden }, routers.Read("model.layers.0.router.weight").shape);
+            Assert.False(routers.Contains("model.layers.0.router.input_mean"));
+        }
+
+        // Experts that no task names: supervision is switched off with a note, not an error.
+        string unnamed = Path.Combine(Root, "plug-unnamed");
+        var note = CliRunner.Run("mixer", "train", "--model", Base.Value, "--data", Data.Value, "--out", unnamed,
+            "--experts", $"a={AdapterA.Value},b={AdapterB.Value}", "--stage2-samples", "8", "--batch-size", "4", "--routing-granularity", "sequence");
+        Assert.True(note.ExitCode == 0, note.Stderr);
+        Assert.Contains("router supervision: off", note.Stdout);
+
+        // Data without prompts: the default falls back to per-token routing and says so.
+        string text = WriteData("text-tasks.jsonl", ["{\"text\": \"add 1 1: 2\", \"task\": \"math\"}", "{\"text\": \"say 1: hi\", \"task\": \"chat\"}"]);
+        string tokenDir = Path.Combine(Root, "plug-text");
+        var fallback = CliRunner.Run("mixer", "train", "--model", Base.Value, "--data", text, "--out", tokenDir,
+            "--experts", $"math={AdapterA.Value},chat={AdapterB.Value}", "--stage2-samples", "8", "--batch-size", "4");
+        Assert.True(fallback.ExitCode == 0, fallback.Stderr);
+        Assert.Contains("routing granularity: token", fallback.Stdout);
+        Assert.Equal("token", JsonNode.Parse(File.ReadAllText(Path.Combine(tokenDir, "mixer_config.json")))!["routing_granularity"]!.GetValue<string>());
+    }
+
+    [Fact]
     public void Bad_input_is_a_one_line_error_and_leaves_no_output_folder()
     {
         string bad = WriteData("bad.jsonl", [Record(f: "p", r: " r", task: "math"), "{\"prompt\": \"no answer\", \"task\": \"math\"}"]);
         string notJson = WriteData("notjson.jsonl", [Record(f: "p", r: " r", task: "math"), Record(f: "q", r: " s", task: "math"), "{oops"]);
         string fixtureMixer = Path.Combine(TestPaths.Fixtures, "mixers", "tiny-llama-mixer");
+        string textData = WriteData("textonly.jsonl", ["{\"text\": \"a b c\", \"task\": \"math\"}", "{\"text\": \"d e f\", \"task\": \"chat\"}"]);
         var cases = new (string[] Args, string Message)[]
         {
             (["lora", "train", "--rank", "0"], "--rank must be at least 1"),
@@ -175,6 +239,10 @@ public sealed class TrainingCommandTests
             (["mixer", "train", "--tasks", "math,chat,code"], "task \"code\" has no records"),
             (["mixer", "train", "--top-k", "3"], "--top-k 3 must be between 1 and the number of experts (2"),
             (["mixer", "train", "--experts", $"a={AdapterA.Value},b={Base.Value}"], "is not a PEFT LoRA adapter"),
+            (["mixer", "train", "--experts", $"a={AdapterA.Value},b={AdapterB.Value}", "--router-supervision", "1"], "router supervision needs training lines whose \"task\" names an expert"),
+            (["mixer", "train", "--experts", $"a={AdapterA.Value},b={AdapterB.Value}", "--routing-granularity", "sequence", "--data", textData], "textonly.jsonl:1: sequence routing decides at the end of the prompt"),
+            (["mixer", "train", "--experts", $"a={AdapterA.Value},b={AdapterB.Value}", "--router-scope", "projection"], "add --router-input token"),
+            (["mixer", "train", "--experts", $"a={AdapterA.Value},b={AdapterB.Value}", "--router-supervision", "-1"], "--router-supervision must be a number"),
         };
         foreach (var (args, message) in cases)
         {
@@ -192,6 +260,8 @@ public sealed class TrainingCommandTests
             "was trained for another base model");
         AssertOneLineError(CliRunner.Run("logits", "--model", Base.Value, "--mixer", JointMixer.Value, "--top-k-experts", "3", "--ids", "1,5", "--out", Path.Combine(Root, "x.npy")),
             "--top-k-experts");
+
+        AssertOneLineError(CliRunner.Run("mixer", "diagnose", JointMixer.Value, "--model", Base.Value, "--data", textData), "needs prompt/response lines whose \"task\" names an expert");
 
         var parse = CliRunner.Run("mixer", "train", "--model", Base.Value, "--data", Data.Value, "--out", Path.Combine(Root, "p"), "--routing", "hard");
         Assert.Equal(2, parse.ExitCode);

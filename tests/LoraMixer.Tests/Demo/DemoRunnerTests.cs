@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using LoraMixer.Data;
 using LoraMixer.Demo;
 using LoraMixer.Mixing;
 using LoraMixer.Models;
@@ -31,12 +32,22 @@ public sealed class DemoRunnerTests
         Assert.Equal(DemoRunner.MethodNames.Count, json["methods"]!.AsArray().Count);
 
         // The saved mixers are complete LoRA-Mixer folders that load onto the base model.
-        foreach (var name in new[] { "stage1", "joint", "plug-and-play" })
+        foreach (var name in new[] { "stage1", "joint", "plug-and-play", "plug-and-play-paper" })
         {
             using var model = ModelLoader.Load(Path.Combine(outDir, "base"));
             using var mixer = MixerCheckpoint.Load(model, Path.Combine(outDir, "mixers", name));
             Assert.Equal(DemoSuite.Tasks.Count, mixer.Experts);
         }
+        // Both LoRA-Mixers use the default router; the extra row the paper's.
+        Assert.Equal(RoutingGranularity.Sequence, MixerConfig.Load(Path.Combine(outDir, "mixers", "plug-and-play")).RoutingGranularity);
+        Assert.Equal(RouterInput.CausalMean, MixerConfig.Load(Path.Combine(outDir, "mixers", "joint")).RouterInput);
+        Assert.Equal(RouterInput.Token, MixerConfig.Load(Path.Combine(outDir, "mixers", "plug-and-play-paper")).RouterInput);
+
+        // The suite as JSONL, every line with its task, for the command-line tools.
+        var train = JsonlDataset.Load(Path.Combine(outDir, "data", "train.jsonl"), requireTask: true);
+        var test = JsonlDataset.Load(Path.Combine(outDir, "data", "test.jsonl"), requireTask: true);
+        Assert.Equal(DemoSuite.Tasks.Count * 24, train.Count);
+        Assert.Equal(DemoSuite.Tasks.Count * 6, test.Count);
     }
 
     [Fact]

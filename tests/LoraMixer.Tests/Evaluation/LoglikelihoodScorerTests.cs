@@ -186,4 +186,21 @@ public sealed class LoglikelihoodScorerTests : IDisposable
     {
         public void Report((int Done, int Total) value) => reports.Add(value);
     }
+
+    [Fact]
+    public void A_sequence_routed_mixer_scores_the_same_whole_or_with_its_context_prefilled()
+    {
+        // Whole passes are told where each context ends; the shared path decides at the end of its prefill.
+        // Both must route from the context alone, so the scores agree; without the hook they would not.
+        using var mixer = Mixing.MixerCachedDecodingTests.RandomMixer(_model, "tiny-llama", LoraMixer.Mixing.RouterInput.CausalMean,
+            LoraMixer.Mixing.RouterInputNorm.None, LoraMixer.Mixing.RoutingGranularity.Sequence);
+        var shared = new LoglikelihoodScorer(_model, _tokenizer, batchSize: 4, sharePrefix: true).Score(Requests.Take(2).ToArray());
+        var whole = new LoglikelihoodScorer(_model, _tokenizer, batchSize: 4, sharePrefix: false, promptEnds: mixer.SetDecisionPositions)
+            .Score(Requests.Take(2).ToArray());
+        var blind = new LoglikelihoodScorer(_model, _tokenizer, batchSize: 4, sharePrefix: false).Score(Requests.Take(2).ToArray());
+        for (int i = 0; i < 2; i++)
+            Assert.Equal(shared[i].LogLikelihood, whole[i].LogLikelihood, 4);
+        Assert.True(Enumerable.Range(0, 2).Any(i => Math.Abs(shared[i].LogLikelihood - blind[i].LogLikelihood) > 1e-3),
+            "deciding after the continuation should change a score (else this test cannot tell)");
+    }
 }

@@ -79,6 +79,7 @@ public sealed class ScriptedModel(ITokenizer tokenizer, string script, string? a
         public int First;
         public List<int>[] Generated = [];
         public int Length { get; set; }
-        public void Dispose() { }
+        public ObserverState ObserverState { get; } = new();
+        public void Dispose() => ObserverState.Dispose();
     }
 }

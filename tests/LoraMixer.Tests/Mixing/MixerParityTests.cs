@@ -15,7 +15,7 @@ public sealed class MixerParityTests
     public static TheoryData<string, int> Cases()
     {
         var data = new TheoryData<string, int>();
-        foreach (var name in new[] { "tiny-llama-mixer", "tiny-llama-mixer-projection" })
+        foreach (var name in new[] { "tiny-llama-mixer", "tiny-llama-mixer-projection", "tiny-llama-mixer-causal-mean", "tiny-llama-mixer-sequence" })
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir(name), "expected.json")));
             for (int i = 0; i < doc.RootElement.GetProperty("cases").GetArrayLength(); i++) data.Add(name, i);

@@ -145,10 +145,10 @@ public sealed class MambaParityTests
         using var model = MambaLoader.Load(fixture.Dir);
         var seen = new List<long[]>();
         double? rms = null;
-        model.backbone.layers[1].MixerInputObserver = x =>
+        model.backbone.layers[1].MixerInputObserver = input =>
         {
-            seen.Add(x.shape);
-            rms ??= x.pow(2).mean().sqrt().item<float>();
+            seen.Add(input.Hidden.shape);
+            rms ??= input.Hidden.pow(2).mean().sqrt().item<float>();
         };
         Logits(model, new long[] { 1, 2, 3 });
         Assert.Single(seen);

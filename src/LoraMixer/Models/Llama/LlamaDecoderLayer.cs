@@ -32,17 +32,17 @@ public sealed class LlamaDecoderLayer : nn.Module
     /// Observer of the normalised hidden state that enters the attention (the router input of the
     /// LoRA-Mixer); null for the plain model.
     /// </summary>
-    public Action<Tensor>? AttentionInputObserver { get; set; }
+    public Action<BlockInput>? AttentionInputObserver { get; set; }
 
     /// <summary>Observer of the normalised hidden state that enters the MLP (the router input of MixLoRA); null for the plain model.</summary>
     public Action<Tensor>? MlpInputObserver { get; set; }
 
-    /// <summary>One block over x [B, T, hidden].</summary>
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int layerIndex)
+    /// <summary>One block over x [B, T, hidden]; <paramref name="tokenMask"/> [B, T] marks the real new tokens (for observers).</summary>
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int layerIndex, Tensor? tokenMask = null)
     {
         using var scope = NewDisposeScope();
         var normed = input_layernorm.forward(x);
-        AttentionInputObserver?.Invoke(normed);
+        AttentionInputObserver?.Invoke(new BlockInput(normed, tokenMask, cache));
         var h = x + self_attn.Forward(normed, cos, sin, mask, cache, layerIndex);
         var mlpInput = post_attention_layernorm.forward(h);
         MlpInputObserver?.Invoke(mlpInput);

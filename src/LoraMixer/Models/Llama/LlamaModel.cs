@@ -67,8 +67,9 @@ public sealed class LlamaModel : nn.Module
 
         var (cos, sin) = _rotary.CosSin(positions);
         var x = embed_tokens.forward(inputIds);
+        var tokenMask = attentionMask?.narrow(1, past, t);
         for (int i = 0; i < layers.Count; i++)
-            x = layers[i].Forward(x, cos, sin, mask, cache, i);
+            x = layers[i].Forward(x, cos, sin, mask, cache, i, tokenMask);
         cache?.Advance((int)t);
         return norm.forward(x).MoveToOuterDisposeScope();
     }

@@ -26,14 +26,14 @@ public sealed class MambaBlock : nn.Module
     /// Observer of the normalised hidden state that enters the mixer (the router input of the
     /// LoRA-Mixer); null for the plain model.
     /// </summary>
-    public Action<Tensor>? MixerInputObserver { get; set; }
+    public Action<BlockInput>? MixerInputObserver { get; set; }
 
     /// <summary>One block over x [B, T, hidden]; see <see cref="MambaMixer.Forward"/> for the mask and cache.</summary>
     public Tensor Forward(Tensor x, Tensor? mask, MambaCache? cache, int layerIndex)
     {
         using var scope = NewDisposeScope();
         var normed = norm.forward(x);
-        MixerInputObserver?.Invoke(normed);
+        MixerInputObserver?.Invoke(new BlockInput(normed, mask, cache));
         // HF keeps the residual in fp32 (residual_in_fp32); everything here is fp32 already.
         return (x + mixer.Forward(normed, mask, cache, layerIndex)).MoveToOuterDisposeScope();
     }

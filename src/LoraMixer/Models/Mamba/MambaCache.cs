@@ -25,6 +25,9 @@ public sealed class MambaCache : IInferenceCache
         }
     }
 
+    /// <inheritdoc />
+    public ObserverState ObserverState { get; } = new();
+
     /// <summary>Positions processed so far.</summary>
     public int Length { get; private set; }
 
@@ -49,5 +52,6 @@ public sealed class MambaCache : IInferenceCache
     {
         foreach (var t in _conv) t.Dispose();
         foreach (var t in _ssm) t.Dispose();
+        ObserverState.Dispose();
     }
 }

@@ -8,4 +8,7 @@ public interface IInferenceCache : IDisposable
 {
     /// <summary>Positions processed so far.</summary>
     int Length { get; }
+
+    /// <summary>Per-sequence state of the model's observers (routers), freed with the cache.</summary>
+    ObserverState ObserverState { get; }
 }

@@ -24,9 +24,9 @@ public sealed class KvCache : IInferenceCache
         }
     }
 
-    private KvCache(Tensor[] keys, Tensor[] values, int capacity, int length)
+    private KvCache(Tensor[] keys, Tensor[] values, int capacity, int length, ObserverState observerState)
     {
-        (_keys, _values, Capacity, Length) = (keys, values, capacity, length);
+        (_keys, _values, Capacity, Length, ObserverState) = (keys, values, capacity, length, observerState);
     }
 
     /// <summary>
@@ -37,8 +37,11 @@ public sealed class KvCache : IInferenceCache
     {
         var keys = _keys.Select(k => k.index_select(0, rows).DetachFromDisposeScope()).ToArray();
         var values = _values.Select(v => v.index_select(0, rows).DetachFromDisposeScope()).ToArray();
-        return new KvCache(keys, values, Capacity, Length);
+        return new KvCache(keys, values, Capacity, Length, ObserverState.SelectRows(rows));
     }
+
+    /// <inheritdoc />
+    public ObserverState ObserverState { get; } = new();
 
     /// <summary>Positions that can be stored.</summary>
     public int Capacity { get; }
@@ -68,5 +71,6 @@ public sealed class KvCache : IInferenceCache
     {
         foreach (var t in _keys) t.Dispose();
         foreach (var t in _values) t.Dispose();
+        ObserverState.Dispose();
     }
 }
