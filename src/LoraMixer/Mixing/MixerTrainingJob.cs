@@ -120,7 +120,19 @@ public static class MixerTrainingJob
         };
         try
         {
-            var trainer = new Trainer(settings.Trainer with { TrajectorySettings = Trajectory(settings, trainExperts ? "stage2-joint" : "stage2-routers", tasks) }, objective);
+            // Every setting that shapes the stage-2 trajectory: resuming with another one is refused.
+            var trajectory = new Dictionary<string, string>(Trajectory(settings, trainExperts ? "stage2-joint" : "stage2-routers", tasks))
+            {
+                ["routing"] = routing.Mode.ToString(),
+                ["top_k"] = routing.TopK.ToString(CultureInfo.InvariantCulture),
+                ["temperature"] = routing.Temperature.ToString("R", CultureInfo.InvariantCulture),
+                ["rsl"] = string.Create(CultureInfo.InvariantCulture, $"α {rsl.Alpha:R}, λ {rsl.Lambda:R}, sign {rsl.EntropySign}, warm-up {rsl.WarmupRatio:R}, β {rsl.Beta:R}"),
+                ["router_supervision"] = rsl.Supervision.ToString("R", CultureInfo.InvariantCulture),
+                ["router_input"] = RouterPreset.Spell(mixer.Config.RouterInput),
+                ["router_input_norm"] = RouterPreset.Spell(mixer.Config.RouterInputNorm),
+                ["routing_granularity"] = RouterPreset.Spell(mixer.Config.RoutingGranularity),
+            };
+            var trainer = new Trainer(settings.Trainer with { TrajectorySettings = trajectory }, objective);
             var summary = trainer.Run(progress, ct);
             mixer.Train(false);
             mixer.SetTrainable(false, false);

@@ -47,15 +47,10 @@ public static class RoutingDiagnosis
         mixer.SetFeatureRecording(true);
         try
         {
-            using var noGrad = no_grad();
-            for (int start = 0; start < examples.Length; start += batchSize)
+            ForEachBatch(mixer, examples, batchSize, (start, chunk, batch) =>
             {
-                using var scope = NewDisposeScope();
-                var chunk = examples.Skip(start).Take(batchSize).ToArray();
-                using var batch = BatchCollator.Collate(chunk, 0, mixer.Model.Device);
                 mixer.SetDecisionPositions(MixerTrainingJob.PromptEnds(batch));
-                var logits = mixer.Model.Forward(batch.InputIds, batch.AttentionMask);
-                learnedLoss += CausalLmObjective.MaskedCrossEntropy(logits, batch.TargetIds, batch.TargetMask).item<float>() * batch.TokenCount;
+                learnedLoss += ResponseLoss(mixer, batch);
                 lossTokens += batch.TokenCount;
                 var probabilities = mixer.TakeRecordedProbabilities();
                 var features = mixer.Slots.Select(s => s.TakeRecordedFeatures().Single()).ToArray();
@@ -99,7 +94,7 @@ public static class RoutingDiagnosis
                     foreach (var p in probabilities) p.Dispose();
                     foreach (var f in features) f.Dispose();
                 }
-            }
+            });
         }
         finally
         {
@@ -112,16 +107,11 @@ public static class RoutingDiagnosis
         mixer.SetRouting(new RoutingSettings(RoutingMode.Hard));
         try
         {
-            using var noGrad = no_grad();
-            for (int start = 0; start < examples.Length; start += batchSize)
+            ForEachBatch(mixer, examples, batchSize, (_, chunk, batch) =>
             {
-                using var scope = NewDisposeScope();
-                var chunk = examples.Skip(start).Take(batchSize).ToArray();
-                using var batch = BatchCollator.Collate(chunk, 0, mixer.Model.Device);
                 mixer.SetHardExperts(tensor(chunk.Select(e => (long)expertOfTask[e.TaskIndex]).ToArray(), device: mixer.Model.Device));
-                var logits = mixer.Model.Forward(batch.InputIds, batch.AttentionMask);
-                forcedLoss += CausalLmObjective.MaskedCrossEntropy(logits, batch.TargetIds, batch.TargetMask).item<float>() * batch.TokenCount;
-            }
+                forcedLoss += ResponseLoss(mixer, batch);
+            });
         }
         finally
         {
@@ -164,6 +154,27 @@ public static class RoutingDiagnosis
 
     private static string FirstLine(string text) =>
         text.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.Length > 0) ?? "";
+
+    // Runs body over batches of the examples without gradients, each batch in its own dispose scope.
+    private static void ForEachBatch(LoraMixerModel mixer, IReadOnlyList<EncodedExample> examples, int batchSize,
+        Action<int, EncodedExample[], TrainingBatch> body)
+    {
+        using var noGrad = no_grad();
+        for (int start = 0; start < examples.Count; start += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            var chunk = examples.Skip(start).Take(batchSize).ToArray();
+            using var batch = BatchCollator.Collate(chunk, 0, mixer.Model.Device);
+            body(start, chunk, batch);
+        }
+    }
+
+    // Summed cross-entropy of the batch's response tokens.
+    private static double ResponseLoss(LoraMixerModel mixer, TrainingBatch batch)
+    {
+        var logits = mixer.Model.Forward(batch.InputIds, batch.AttentionMask);
+        return CausalLmObjective.MaskedCrossEntropy(logits, batch.TargetIds, batch.TargetMask).item<float>() * batch.TokenCount;
+    }
 
     private static double Share(double[,] counts, int r) => counts[r, 1] > 0 ? counts[r, 0] / counts[r, 1] : double.NaN;
 

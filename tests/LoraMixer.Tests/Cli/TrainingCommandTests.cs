@@ -133,6 +133,16 @@ public sealed class TrainingCommandTests
         Assert.Equal(routers, File.ReadAllBytes(Path.Combine(JointMixer.Value, "router.safetensors")));
         Assert.Equal(expert, File.ReadAllBytes(Path.Combine(JointMixer.Value, "experts", "math", "adapter_model.safetensors")));
         Assert.True(File.Exists(Path.Combine(JointMixer.Value, "routing_stats.json")));
+
+        // A changed RSL weight or router design is not silently accepted on resume.
+        foreach (string[] changed in new[] { new[] { "--rsl-alpha", "0.5" }, new[] { "--router-input", "token" } })
+        {
+            var refused = CliRunner.Run(["mixer", "train", "--model", Base.Value, "--data", Data.Value, "--out", JointMixer.Value,
+                "--stage1-samples", "16", "--stage2-samples", "8", "--batch-size", "4", "--rank", "4", "--alpha", "8", "--stage1-lr", "1e-2", "--resume", .. changed]);
+            Assert.Equal(1, refused.ExitCode);
+            Assert.Contains("Cannot resume", refused.Stderr);
+        }
+        Assert.Equal(routers, File.ReadAllBytes(Path.Combine(JointMixer.Value, "router.safetensors")));
     }
 
     [Fact]
