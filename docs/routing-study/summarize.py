@@ -44,7 +44,8 @@ def main(dirs):
         layer0 = [r["layers"][0]["response_consistency"] for r in rs]
         print(f"| {v} | {len(rs)} | {fmt(learned)} | {fmt(forced)} | {fmt(ratio, 1.0, 2)} | {fmt(resp)} | {fmt(prompt)} | {fmt(layer0)} |")
     print()
-    print("Linear-probe ceiling per layer (held-out accuracy %, from the paper variant's router inputs: token features):")
+    print("Linear-probe ceiling per layer (held-out accuracy %, chance 20%) on what each router reads: `paper` reads the")
+    print("token's hidden state, `default` the token and the causal mean of its sequence:")
     print()
     for v in ("paper", "default"):
         if v not in runs:

@@ -75,7 +75,8 @@ internal static class MixerTrainCommand
                 throw new ArgumentException("--beta trains the experts in stage 2, which only joint training does; plug-and-play experts stay frozen (drop --beta)");
             var targetList = TrainingInputs.Targets(result.GetValue(targets), modelDir);
             var preset = router.Resolve(result);
-            var records = JsonlDataset.Load(dataPath, requireTask: joint, knownTasks: taskOption is null ? null : TrainingInputs.List(taskOption, "--tasks").ToArray());
+            IReadOnlyList<string>? taskList = taskOption is null ? null : TrainingInputs.List(taskOption, "--tasks");
+            var records = JsonlDataset.Load(dataPath, requireTask: joint, knownTasks: taskList?.ToArray());
             // Sequence routing decides at the end of the prompt; the preset falls back to per-token routing for
             // data without prompts, an explicit --routing-granularity sequence does not (training names the line).
             if (preset.Granularity == RoutingGranularity.Sequence && !router.GranularityGiven(result) && records.Any(r => string.IsNullOrEmpty(r.Prompt)))
@@ -136,7 +137,6 @@ internal static class MixerTrainCommand
             }
 
             // Experts: the tasks (joint) or the given adapters (plug-and-play); checked before any work starts.
-            IReadOnlyList<string>? taskList = taskOption is null ? null : TrainingInputs.List(taskOption, "--tasks");
             IReadOnlyList<string> dataTasks = TrainingInputs.TasksOf(records);
             IReadOnlyList<(string Name, string Path)> adapterPaths = joint ? [] : ParseExperts(expertOption!);
             IReadOnlyList<string> expertNames;
