@@ -81,12 +81,21 @@ public sealed class RoutingSlot : IDisposable
         Tensor? p = null;
         if (s.Mode != RoutingMode.Hard || Record || RecordFeatures)
         {
-            var features = Features(input);
-            if (RecordFeatures) _recordedFeatures.Add(features.detach().alias().DetachFromDisposeScope());
-            var logits = Router.forward(features);
-            if (s.Temperature != 1.0) logits = logits / s.Temperature;
-            p = logits.softmax(-1);
-            if (Granularity == RoutingGranularity.Sequence) p = SequenceDecision(p, input);
+            // Sequence routing after its prefill: the decision is in the cache, so decoding steps skip the router.
+            var stored = Granularity == RoutingGranularity.Sequence ? input.Cache?.ObserverState.Get(Name + ".decision") : null;
+            if (stored is not null && !RecordFeatures)
+            {
+                p = stored.unsqueeze(1).expand(h.shape[0], h.shape[1], stored.shape[1]);
+            }
+            else
+            {
+                var features = Features(input);
+                if (RecordFeatures) _recordedFeatures.Add(features.detach().alias().DetachFromDisposeScope());
+                var logits = Router.forward(features);
+                if (s.Temperature != 1.0) logits = logits / s.Temperature;
+                p = logits.softmax(-1);
+                if (Granularity == RoutingGranularity.Sequence) p = SequenceDecision(p, input);
+            }
             if (Record) _recorded.Add(p.alias().DetachFromDisposeScope());
         }
         switch (s.Mode)
