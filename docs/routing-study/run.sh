@@ -4,7 +4,7 @@
 #
 #   bash docs/routing-study/run.sh DEMO_DIR OUT_DIR [variant ...]
 #
-# DEMO_DIR is a finished `demo --out DEMO_DIR` (its data/ and mixers/stage1/experts/ are used); the base
+# DEMO_DIR is a finished `demo --out DEMO_DIR` (its data/ and seed-$SEED/experts/experts/ are used); the base
 # model is the one the demo used (the cached default unless BASE is set). One JSON per variant lands in
 # OUT_DIR/<variant>.json. Runs one variant after another (2 cores: never in parallel).
 set -euo pipefail
@@ -12,7 +12,7 @@ demo=$(realpath "$1"); out=$(realpath -m "$2"); shift 2
 base=${BASE:-$HOME/.cache/loramixer/default-model-v1}
 # LORAMIXER: the command to run (e.g. a published copy, so that rebuilding the tree does not change a running study).
 if [ -n "${LORAMIXER:-}" ]; then read -r -a cli <<< "$LORAMIXER"; else cli=(dotnet run -c Release --no-build --project "$(dirname "$0")/../../src/LoraMixer.Cli" --); fi
-experts=$(for d in "$demo"/mixers/stage1/experts/*/; do n=$(basename "$d"); printf '%s=%s,' "$n" "$d"; done); experts=${experts%,}
+experts=$(for d in "$demo"/seed-"${SEED:-0}"/experts/experts/*/; do n=$(basename "$d"); printf '%s=%s,' "$n" "$d"; done); experts=${experts%,}
 steps=(--stage2-samples 1000 --batch-size 32 --stage2-epochs 10 --max-length 64 --checkpoint-every 0 --seed "${SEED:-0}")
 declare -A variants=(
   [paper]="--preset paper"

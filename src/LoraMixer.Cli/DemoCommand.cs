@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using LoraMixer.Demo;
+using LoraMixer.Experiments;
 using Spectre.Console;
 
 namespace LoraMixer.Cli;

@@ -78,6 +78,7 @@ internal static class LoraTrainCommand
                     Seed = result.GetValue(seed),
                     OutputDir = dir,
                     Resume = result.GetValue(resume),
+                    SettingNames = FlagNames,
                 },
             };
             settings.Validate();
@@ -102,6 +103,15 @@ internal static class LoraTrainCommand
         }));
         return new Command("lora", "Train single LoRA adapters") { train };
     }
+
+    /// <summary>The flags behind the settings a resumed run compares, so a refusal names what to change.</summary>
+    private static readonly IReadOnlyDictionary<string, string> FlagNames = new Dictionary<string, string>
+    {
+        ["LearningRate"] = "--lr", ["WeightDecay"] = "--weight-decay", ["WarmupRatio"] = "--warmup", ["Seed"] = "--seed",
+        ["GradientAccumulationSteps"] = "--grad-accum", ["TotalSteps"] = "--epochs/--max-steps", ["BatchesPerEpoch"] = "--data/--batch-size",
+        ["data"] = "--data", ["batch_size"] = "--batch-size", ["max_length"] = "--max-length", ["r"] = "--rank", ["lora_alpha"] = "--alpha",
+        ["lora_dropout"] = "--dropout", ["use_rslora"] = "--rslora", ["targets"] = "--targets",
+    };
 
     /// <summary>Tells the user how a Ctrl+C-stopped run continues; exit code 130 as for SIGINT.</summary>
     internal static int Interrupted(TrainingSummary summary, string? resumeHint = null)

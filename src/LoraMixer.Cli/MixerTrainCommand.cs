@@ -33,7 +33,7 @@ internal static class MixerTrainCommand
         var dropout = new Option<double>("--dropout") { Description = "Joint: expert LoRA dropout in stage 1", DefaultValueFactory = _ => 0.05 };
         var stage1Epochs = new Option<int>("--stage1-epochs") { Description = "Joint: stage 1 passes over its records", DefaultValueFactory = _ => 1 };
         var stage1Lr = new Option<double>("--stage1-lr") { Description = "Joint: stage 1 peak learning rate", DefaultValueFactory = _ => 2e-4 };
-        var topK = new Option<int>("--top-k") { Description = "Experts per token at inference (and in straight-through training)", DefaultValueFactory = _ => 2 };
+        var topK = new Option<int>("--top-k") { Description = "Experts per token at inference (and in straight-through training)", DefaultValueFactory = _ => RoutingSettings.DefaultTopK };
         var scope = new Option<string>("--router-scope") { Description = "One router per block (serial attention routing) or per projection", DefaultValueFactory = _ => "block" };
         scope.AcceptOnlyFromAmong("block", "projection");
         var targets = new Option<string?>("--targets") { Description = "Comma-separated projections that carry experts (default q_proj,k_proj,v_proj,o_proj; in_proj,out_proj for Mamba)" };
@@ -73,7 +73,8 @@ internal static class MixerTrainCommand
             double betaValue = result.GetValue(beta);
             if (!joint && betaValue > 0)
                 throw new ArgumentException("--beta trains the experts in stage 2, which only joint training does; plug-and-play experts stay frozen (drop --beta)");
-            var targetList = TrainingInputs.Targets(result.GetValue(targets), modelDir);
+            // Plug-and-play covers every projection its adapters adapt unless --targets narrows it.
+            IReadOnlyList<string>? targetList = result.GetValue(targets) is null && !joint ? null : TrainingInputs.Targets(result.GetValue(targets), modelDir);
             var preset = router.Resolve(result);
             IReadOnlyList<string>? taskList = taskOption is null ? null : TrainingInputs.List(taskOption, "--tasks");
             var records = JsonlDataset.Load(dataPath, requireTask: joint, knownTasks: taskList?.ToArray());
@@ -90,8 +91,6 @@ internal static class MixerTrainCommand
             int samples1 = result.GetValue(stage1Samples), samples2 = result.GetValue(stage2Samples);
             if (joint && samples1 < 1) throw new ArgumentException($"--stage1-samples must be at least 1, got {samples1}");
             if (samples2 < 1) throw new ArgumentException($"--stage2-samples must be at least 1, got {samples2}");
-            var routingMode = preset.Stage2Routing;
-            var routerScope = result.GetValue(scope) == "projection" ? RouterScope.Projection : RouterScope.Block;
             double tau = result.GetValue(temperature);
 
             FineTuneSettings Stage(int epochs, double lr, string folder) => new()
@@ -122,7 +121,7 @@ internal static class MixerTrainCommand
                 {
                     R = r,
                     LoraAlpha = result.GetValue(alpha),
-                    TargetModules = targetList,
+                    TargetModules = targetList ?? TrainingInputs.Targets(null, modelDir),
                     LoraDropout = result.GetValue(dropout),
                     BaseModelNameOrPath = modelDir,
                 };
@@ -152,165 +151,71 @@ internal static class MixerTrainCommand
             {
                 expertNames = adapterPaths.Select(e => e.Name).ToArray();
             }
-            if (k < 1 || k > expertNames.Count)
-                throw new ArgumentException($"--top-k {k} must be between 1 and the number of experts ({expertNames.Count}: {string.Join(", ", expertNames)})");
-            var stage2Routing = new RoutingSettings(routingMode, k, Renormalize: true, Temperature: tau);
-            stage2Routing.Validate(expertNames.Count);
+            var stage2 = new RouterTraining
+            {
+                Preset = preset,
+                Loss = rsl,
+                Training = stage2Settings,
+                TopK = k,
+                Temperature = tau,
+                Scope = result.GetValue(scope) == "projection" ? RouterScope.Projection : RouterScope.Block,
+            };
+            stage2.Routing.Validate(expertNames.Count);
             OutputFolder.CheckReplaceable(outDir, "--out", d => File.Exists(Path.Combine(d, "mixer_config.json")), "a LoRA-Mixer folder");
 
             var tokenizer = TokenizerLoader.Load(modelDir);
             var torchDevice = CommonOptions.ResolveDevice(result, device);
-            var mixerConfig = new MixerConfig
-            {
-                BaseModel = Path.GetFullPath(modelDir),
-                Architecture = "",
-                HiddenSize = 0,
-                NumHiddenLayers = 0,
-                Targets = targetList,
-                RouterScope = routerScope,
-                TopK = k,
-                Renormalize = true,
-                RouterTemperature = tau,
-                RouterInput = preset.Input,
-                RouterInputNorm = preset.InputNorm,
-                RoutingGranularity = preset.Granularity,
-                Experts = expertNames.Select(n => new MixerExpert(n, "experts/" + n)).ToArray(),
-            };
             var stage2Tasks = joint ? expertNames : dataTasks;
             // Supervision needs tasks that name experts; the preset's weight applies only then, an explicit flag always.
             if (rsl.Supervision > 0 && !router.SupervisionGiven(result) && !stage2Tasks.Any(expertNames.Contains))
             {
                 Console.WriteLine($"router supervision: off (no \"task\" in {dataPath} names an expert: {string.Join(", ", expertNames)})");
-                rsl = rsl with { Supervision = 0 };
+                stage2 = stage2 with { Loss = rsl with { Supervision = 0 } };
             }
             var stage2Records = TrainingInputs.MixedSample(records, samples2, seedValue + 1);
-            var settingsRecord = new JsonObject
-            {
-                ["paradigm"] = joint ? "joint" : "plug_and_play",
-                ["data"] = Path.GetFullPath(dataPath),
-                ["seed"] = seedValue,
-                ["batch_size"] = stage2Settings.BatchSize,
-                ["max_length"] = stage2Settings.MaxLength,
-            };
+            var pipeline = new MixerPipeline(modelDir, tokenizer, torchDevice, (title, work) => TrainingDisplay.Run(title, work),
+                line => Console.WriteLine(line), FlagNames);
 
             return OutputFolder.RemoveOnFailure(work, HasResumableState, () =>
             {
-                ICausalLM? lm = null;
-                LoraMixerModel? mixer = null;
-                try
+                string stage1Dir = Path.Combine(work, "stage1-mixer");
+                if (joint)
                 {
-                    if (joint)
-                    {
-                        string stage1Dir = Path.Combine(work, "stage1-mixer");
-                        if (result.GetValue(resume) && File.Exists(Path.Combine(stage1Dir, "mixer_config.json")))
-                        {
-                            Console.WriteLine($"stage 1: already finished ({stage1Dir}); skipping to stage 2");
-                        }
-                        else
-                        {
-                            var stage1Records = TrainingInputs.MixedSample(records, samples1, seedValue);
-                            using var baseModel = ModelLoader.LoadCausalLM(modelDir, torchDevice);
-                            var (trained, summary) = TrainingDisplay.Run("stage 1 (experts)", (progress, ct) =>
-                                MixerTrainingJob.TrainExperts(baseModel, tokenizer, stage1Records, expertNames, expertConfig!,
-                                    WithBase(mixerConfig, baseModel), stage1Settings, progress, ct));
-                            using (trained)
-                            {
-                                if (summary.Interrupted) return LoraTrainCommand.Interrupted(summary);
-                                trained.SetTrainingRecord(new JsonObject
-                                {
-                                    ["stage1"] = new JsonObject
-                                    {
-                                        ["samples"] = stage1Records.Count,
-                                        ["epochs"] = stage1Settings.Trainer.Epochs,
-                                        ["lr"] = stage1Settings.Trainer.LearningRate,
-                                        ["r"] = expertConfig!.R,
-                                        ["lora_alpha"] = expertConfig.LoraAlpha,
-                                        ["lora_dropout"] = expertConfig.LoraDropout,
-                                        ["steps"] = summary.Steps,
-                                        ["final_loss"] = summary.FinalLoss,
-                                    },
-                                });
-                                MixerCheckpoint.Save(trained, stage1Dir);
-                            }
-                            Console.WriteLine($"stage 1: experts {string.Join(", ", expertNames)} trained on {stage1Records.Count} records{LoraTrainCommand.Describe(summary)}");
-                        }
-                        // Stage 2 always starts from the saved stage-1 mixer, so a resumed run continues exactly as an uninterrupted one.
-                        lm = ModelLoader.LoadCausalLM(modelDir, torchDevice);
-                        mixer = MixerCheckpoint.Load(lm, stage1Dir, c => c with { RouterInput = preset.Input, RouterInputNorm = preset.InputNorm, RoutingGranularity = preset.Granularity });
-                    }
-                    else
-                    {
-                        var adapters = new List<PeftAdapter>();
-                        try
-                        {
-                            foreach (var (name, path) in adapterPaths) adapters.Add(PeftAdapter.Load(path, name));
-                            lm = ModelLoader.LoadCausalLM(modelDir, torchDevice);
-                            mixer = MixerCheckpoint.FromAdapters(lm, WithBase(mixerConfig, lm), adapters);
-                        }
-                        finally
-                        {
-                            foreach (var a in adapters) a.Dispose();
-                        }
-                    }
-
-                    var (summary2, statistics) = TrainingDisplay.Run("stage 2 (routers)", (progress, ct) =>
-                        MixerTrainingJob.TrainRouters(mixer, tokenizer, stage2Records, stage2Tasks, stage2Routing, rsl,
-                            trainExperts: joint && rsl.Beta > 0, stage2Settings, progress, ct));
-                    if (summary2.Interrupted) return LoraTrainCommand.Interrupted(summary2);
-
-                    var record = (JsonObject)settingsRecord.DeepClone();
-                    foreach (var (key, value) in mixer.Config.Training) record[key] = value?.DeepClone();
-                    if (!joint)
-                        record["experts"] = new JsonObject(adapterPaths.Select(e =>
-                            KeyValuePair.Create(e.Name, (JsonNode?)JsonValue.Create(Path.GetFullPath(e.Path)))));
-                    record["stage2"] = new JsonObject
-                    {
-                        ["samples"] = stage2Records.Count,
-                        ["epochs"] = stage2Settings.Trainer.Epochs,
-                        ["lr"] = stage2Settings.Trainer.LearningRate,
-                        ["routing"] = routingMode == RoutingMode.Soft ? "soft" : "straight_through",
-                        ["top_k"] = k,
-                        ["temperature"] = tau,
-                        ["rsl_alpha"] = rsl.Alpha,
-                        ["rsl_lambda"] = rsl.Lambda,
-                        ["entropy_sign"] = rsl.EntropySign,
-                        ["rsl_warmup"] = rsl.WarmupRatio,
-                        ["beta"] = rsl.Beta,
-                        ["preset"] = preset.Name,
-                        ["router_input"] = RouterPreset.Spell(preset.Input),
-                        ["router_input_norm"] = RouterPreset.Spell(preset.InputNorm),
-                        ["routing_granularity"] = RouterPreset.Spell(preset.Granularity),
-                        ["router_supervision"] = rsl.Supervision,
-                        ["train_experts"] = joint && rsl.Beta > 0,
-                        ["steps"] = summary2.Steps,
-                        ["final_loss"] = summary2.FinalLoss,
-                    };
-                    mixer.SetTrainingRecord(record);
-                    MixerCheckpoint.Save(mixer, outDir);
-                    // After the save: Save replaces the whole folder.
-                    OutputFolder.WriteText(Path.Combine(outDir, "routing_stats.json"),
-                        statistics.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-
-                    Console.WriteLine($"stage 2: routers trained on {stage2Records.Count} records{LoraTrainCommand.Describe(summary2)}");
-                    RoutingReport.Write(statistics, taskMatrix: false);
-                    Console.WriteLine($"wrote LoRA-Mixer {outDir} ({expertNames.Count} experts: {string.Join(", ", expertNames)}; top-k {k}; routing statistics in routing_stats.json)");
-                    return 0;
+                    var stage1Records = TrainingInputs.MixedSample(records, samples1, seedValue);
+                    var summary = pipeline.TrainExperts(stage1Records, expertNames, new ExpertTraining { Expert = expertConfig!, Training = stage1Settings }, stage1Dir);
+                    if (summary is { Interrupted: true }) return LoraTrainCommand.Interrupted(summary);
+                    if (summary is not null)
+                        Console.WriteLine($"stage 1: experts {string.Join(", ", expertNames)} trained on {stage1Records.Count} records{LoraTrainCommand.Describe(summary)}");
                 }
-                finally
-                {
-                    mixer?.Dispose();
-                    lm?.Dispose();
-                }
+                var experts = joint ? ExpertSource.Mixer(stage1Dir) : ExpertSource.FromAdapters(adapterPaths, targetList);
+                var settingsRecord = new JsonObject { ["data_file"] = Path.GetFullPath(dataPath) };
+                using var trained = pipeline.TrainRouters(joint ? Paradigm.Joint : Paradigm.PlugAndPlay, experts, stage2Records, stage2Tasks, stage2, outDir, settingsRecord);
+                if (trained.Summary.Interrupted) return LoraTrainCommand.Interrupted(trained.Summary);
+                // After the save: Save replaces the whole folder.
+                OutputFolder.WriteText(Path.Combine(outDir, "routing_stats.json"),
+                    trained.Statistics.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                Console.WriteLine($"stage 2: routers trained on {stage2Records.Count} records{LoraTrainCommand.Describe(trained.Summary)}");
+                RoutingReport.Write(trained.Statistics, taskMatrix: false);
+                Console.WriteLine($"wrote LoRA-Mixer {outDir} ({expertNames.Count} experts: {string.Join(", ", expertNames)}; top-k {k}; routing statistics in routing_stats.json)");
+                return 0;
             });
         }));
         return command;
     }
 
-    private static MixerConfig WithBase(MixerConfig config, ICausalLM model) => config with
+    /// <summary>The flags behind the settings a resumed run compares, so a refusal names what to change.</summary>
+    private static readonly IReadOnlyDictionary<string, string> FlagNames = new Dictionary<string, string>
     {
-        Architecture = ModelStructure.Describe(model).Architecture,
-        HiddenSize = ModelStructure.Describe(model).HiddenSize,
-        NumHiddenLayers = ModelStructure.Describe(model).Layers,
+        ["data"] = "--data", ["tasks"] = "--tasks", ["samples"] = "--stage1-samples", ["batch_size"] = "--batch-size",
+        ["max_length"] = "--max-length", ["Seed"] = "--seed", ["seed"] = "--seed", ["r"] = "--rank", ["lora_alpha"] = "--alpha",
+        ["lora_dropout"] = "--dropout", ["targets"] = "--targets", ["router_scope"] = "--router-scope", ["top_k"] = "--top-k",
+        ["temperature"] = "--temperature", ["routing"] = "--routing", ["router_supervision"] = "--router-supervision",
+        ["router_input"] = "--router-input", ["router_input_norm"] = "--router-input-norm", ["routing_granularity"] = "--routing-granularity",
+        ["rsl"] = "--rsl-alpha/--rsl-lambda/--entropy-sign/--rsl-warmup/--beta", ["experts"] = "--experts (the adapters' weights)",
+        ["stage1.epochs"] = "--stage1-epochs", ["stage1.lr"] = "--stage1-lr", ["stage1.LearningRate"] = "--stage1-lr",
+        ["stage1.TotalSteps"] = "--stage1-epochs", ["stage1.BatchesPerEpoch"] = "--data/--stage1-samples/--batch-size",
+        ["stage2.LearningRate"] = "--stage2-lr", ["stage2.TotalSteps"] = "--stage2-epochs", ["stage2.BatchesPerEpoch"] = "--data/--stage2-samples/--batch-size",
+        ["stage2.data"] = "--data/--stage2-samples", ["stage2.stage"] = "--beta",
     };
 
     /// <summary><c>name=DIR,name2=DIR2</c>; a bare <c>DIR</c> is named after its folder.</summary>

@@ -48,19 +48,8 @@ internal sealed class RouterOptions
     public bool SupervisionGiven(ParseResult result) => result.GetValue(_supervision) is not null;
 
     /// <summary>The preset with every explicitly given flag applied.</summary>
-    public RouterPreset Resolve(ParseResult result)
-    {
-        var preset = RouterPreset.Parse(result.GetValue(_preset)!);
-        if (result.GetValue(_input) is { } input) preset = preset with { Input = RouterPreset.ParseInput(input, "--router-input") };
-        if (result.GetValue(_inputNorm) is { } norm) preset = preset with { InputNorm = RouterPreset.ParseInputNorm(norm, "--router-input-norm") };
-        if (result.GetValue(_granularity) is { } granularity) preset = preset with { Granularity = RouterPreset.ParseGranularity(granularity, "--routing-granularity") };
-        if (result.GetValue(_supervision) is { } weight)
-        {
-            if (!(weight >= 0) || double.IsInfinity(weight)) throw new ArgumentException($"--router-supervision must be a number ≥ 0, got {weight}");
-            preset = preset with { Supervision = weight };
-        }
-        if (result.GetValue(_routing) is { } routing)
-            preset = preset with { Stage2Routing = routing == "straight_through" ? RoutingMode.StraightThrough : RoutingMode.Soft };
-        return preset;
-    }
+    public RouterPreset Resolve(ParseResult result) =>
+        RouterPreset.Parse(result.GetValue(_preset)!).Override(result.GetValue(_input), result.GetValue(_inputNorm), result.GetValue(_granularity),
+            result.GetValue(_supervision), result.GetValue(_routing),
+            ("--router-input", "--router-input-norm", "--routing-granularity", "--router-supervision", "--routing"));
 }

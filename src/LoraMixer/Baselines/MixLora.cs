@@ -54,7 +54,7 @@ public sealed class MixLora : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(experts, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(rank, 1);
-        var routing = new RoutingSettings(RoutingMode.TopK, Math.Min(topK, experts));
+        var routing = new RoutingSettings(RoutingMode.TopK, topK);
         routing.Validate(experts);
         using (manual_seed(seed)) { }
         var (_, hidden, layers) = ModelStructure.Describe(model);

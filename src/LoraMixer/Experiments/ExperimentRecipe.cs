@@ -33,7 +33,7 @@ public sealed record ExperimentRecipe
     /// <summary>LoRA rank of each expert.</summary>
     public int Rank { get; init; } = 8;
     /// <summary>Experts per token at inference.</summary>
-    public int TopK { get; init; } = 2;
+    public int TopK { get; init; } = Mixing.RoutingSettings.DefaultTopK;
     /// <summary>Examples per batch.</summary>
     public int BatchSize { get; init; } = 32;
     /// <summary>Longest training sequence in tokens (longer examples are cut).</summary>
@@ -44,6 +44,16 @@ public sealed record ExperimentRecipe
     public double RouterLr { get; init; } = 1e-2;
     /// <summary>Router design of the LoRA-Mixer methods (<see cref="Mixing.RouterPreset"/>: "default" or "paper").</summary>
     public string RouterPreset { get; init; } = Mixing.RouterPreset.Default.Name;
+    /// <summary>Overrides the preset's router input (<c>token</c> or <c>causal_mean</c>); null = the preset's.</summary>
+    public string? RouterInput { get; init; }
+    /// <summary>Overrides the preset's router input normalisation (<c>none</c> or <c>standardize</c>); null = the preset's.</summary>
+    public string? RouterInputNorm { get; init; }
+    /// <summary>Overrides the preset's routing granularity (<c>token</c> or <c>sequence</c>); null = the preset's.</summary>
+    public string? RoutingGranularity { get; init; }
+    /// <summary>Overrides the preset's router supervision weight; null = the preset's.</summary>
+    public double? RouterSupervision { get; init; }
+    /// <summary>Overrides the preset's stage-2 routing (<c>soft</c> or <c>straight_through</c>); null = the preset's.</summary>
+    public string? Stage2Routing { get; init; }
     /// <summary>Method ids (see <see cref="ExperimentMethods"/>), in table order.</summary>
     public IReadOnlyList<string> Methods { get; init; } = ExperimentMethods.All.Select(m => m.Id).ToArray();
     /// <summary>Seeds; each runs every method once (mean ± sd over seeds).</summary>
@@ -100,11 +110,24 @@ public sealed record ExperimentRecipe
         foreach (var (value, name) in new[] { (Stage1Samples, "stage1_samples"), (Stage1Steps, "stage1_steps"), (Stage2Samples, "stage2_samples"),
                      (Stage2Steps, "stage2_steps"), (Rank, "rank"), (TopK, "top_k"), (BatchSize, "batch_size"), (MaxLength, "max_length"), (DemoTestPerTask, "demo_test_per_task") })
             if (value < 1) throw new ArgumentException($"{name} must be at least 1, got {value}");
-        if (TopK > Tasks.Count) throw new ArgumentException($"top_k {TopK} is larger than the number of experts ({Tasks.Count})");
+        try
+        {
+            new Mixing.RoutingSettings(Mixing.RoutingMode.TopK, TopK).Validate(Tasks.Count);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException(e.Message.Replace("top-k", "top_k"), e);
+        }
         if (!Mixing.RouterPreset.All.Any(p => p.Name == RouterPreset))
             throw new ArgumentException($"router_preset must be one of {string.Join(", ", Mixing.RouterPreset.All.Select(p => p.Name))}, got '{RouterPreset}'");
+        Preset();
         if (EvalLimit is < 1) throw new ArgumentException($"eval_limit must be at least 1 (or null for all), got {EvalLimit}");
     }
+
+    /// <summary>The router design of the LoRA-Mixer methods: <see cref="RouterPreset"/> with the recipe's overrides.</summary>
+    public Mixing.RouterPreset Preset() =>
+        Mixing.RouterPreset.Parse(RouterPreset).Override(RouterInput, RouterInputNorm, RoutingGranularity, RouterSupervision, Stage2Routing,
+            ("router_input", "router_input_norm", "routing_granularity", "router_supervision", "stage2_routing"));
 
     /// <summary>The recipe as JSON (what the run folder keeps).</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Json);

@@ -3,6 +3,7 @@ using LoraMixer.Errors;
 using LoraMixer.Evaluation;
 using LoraMixer.IO;
 using LoraMixer.Tokenization;
+using LoraMixer.Training;
 using static TorchSharp.torch;
 
 namespace LoraMixer.Experiments;
@@ -19,8 +20,17 @@ public static class ExperimentRunner
     public const string RecipeFile = "recipe.json";
 
     /// <summary>Runs (or resumes) <paramref name="recipe"/> into <paramref name="runDir"/>.</summary>
+    /// <param name="recipe">What to run.</param>
+    /// <param name="runDir">The run folder.</param>
+    /// <param name="host">Runs each training stage under the caller's progress display.</param>
+    /// <param name="log">Receives one line per step.</param>
+    /// <param name="device">Where models run (CPU by default).</param>
+    /// <param name="pretrain">
+    /// How to pretrain a missing base model (the demo's <c>--quick</c> and tests); null = the default model's
+    /// settings, and only the default model is pretrained.
+    /// </param>
     /// <exception cref="ArgumentException">The folder holds a run of a recipe with other settings.</exception>
-    public static void Run(ExperimentRecipe recipe, string runDir, TrainingHost host, Action<string> log, Device? device = null)
+    public static void Run(ExperimentRecipe recipe, string runDir, TrainingHost host, Action<string> log, Device? device = null, PretrainSettings? pretrain = null)
     {
         recipe.Validate();
         runDir = Path.GetFullPath(runDir);
@@ -33,10 +43,10 @@ public static class ExperimentRunner
         device ??= CPU;
 
         string baseDir = recipe.BaseModel == "default" ? DefaultModel.CacheDir(recipe.Arch) : Path.GetFullPath(recipe.BaseModel);
-        if (recipe.BaseModel == "default" && !DefaultModel.Exists(baseDir))
+        if ((recipe.BaseModel == "default" || pretrain is not null) && !DefaultModel.Exists(baseDir))
         {
             log($"pretraining the default model into {baseDir} (first run only)");
-            var settings = (recipe.Arch == "mamba" ? DemoOptions.MambaDefaults(new DemoOptions()) : new DemoOptions()).Pretrain; // as the demo
+            var settings = pretrain ?? (recipe.Arch == "mamba" ? DemoOptions.MambaDefaults(new DemoOptions()) : new DemoOptions()).Pretrain; // as the demo
             var pre = host("pretrain", (p, ct) => DefaultModel.Pretrain(baseDir, settings with { Device = device, Arch = recipe.Arch }, p, ct));
             if (pre.Interrupted) throw new OperationCanceledException("pretraining was interrupted; run again to start over");
         }

@@ -32,6 +32,7 @@ internal sealed class ExperimentSeedRun
     private readonly Action<string> _log;
     private readonly ExperimentManifest _manifest;
     private readonly EvalDataLocator? _locator;
+    private readonly MixerPipeline _pipeline;
     private ExperimentTasks? _data;
 
     public ExperimentSeedRun(ExperimentRecipe recipe, int seed, string dir, string baseDir, ITokenizer tokenizer, Device device,
@@ -39,6 +40,7 @@ internal sealed class ExperimentSeedRun
     {
         (_recipe, _seed, _dir, _baseDir, _tokenizer, _device) = (recipe, seed, dir, baseDir, tokenizer, device);
         (_host, _log, _manifest, _locator) = (host, log, manifest, locator);
+        _pipeline = new MixerPipeline(baseDir, tokenizer, device, (title, work) => host($"seed {seed}: {title}", work), m => log($"  {m}"));
     }
 
     private ExperimentTasks Data => _data ??= new ExperimentTasks(_recipe, _seed, _locator, m => _log("warning: " + m));
@@ -58,6 +60,11 @@ internal sealed class ExperimentSeedRun
         var clock = Stopwatch.StartNew();
         if (method.NeedsExperts) EnsureExperts();
         _log($"seed {_seed}, {method.Label}");
+        if (RouterMethod(method.Id) is { } routerMethod)
+        {
+            RunRouterMethod(method, routerMethod, resultPath, clock);
+            return;
+        }
         using var model = ModelLoader.LoadCausalLM(_baseDir, _device);
         var logs = new Dictionary<string, string>();
         JsonObject? routing = null;
@@ -106,6 +113,7 @@ internal sealed class ExperimentSeedRun
                     return s;
                 });
                 using var trained = adapter!;
+                trained.Save(Path.Combine(_dir, "adapters", "multitask"));
                 trainable = trained.Modules.Values.Sum(w => w.A.numel() + w.B.numel());
                 logs["multi-task LoRA"] = LogPath("multitask");
                 scores = Evaluate(model, null);
@@ -125,36 +133,32 @@ internal sealed class ExperimentSeedRun
                 scores = Evaluate(model, null);
                 break;
             }
-            default: // routers over the stage-1 experts: MoLE, LoRA-Mixer (both paradigms) and the RSL ablation
-            {
-                var (rsl, trainExperts, routingMode, preset) = RouterTraining(method.Id);
-                using var mixer = MixerCheckpoint.Load(model, ExpertsDir, c => c with { RouterInput = preset.Input, RouterInputNorm = preset.InputNorm, RoutingGranularity = preset.Granularity });
-                RoutingStatistics? stats = null;
-                // The recipe's router_lr applies to its own preset; the paper row keeps the paper preset's rate.
-                double routerLr = preset.Name == _recipe.RouterPreset ? _recipe.RouterLr : preset.Stage2LearningRate;
-                Train(method.Label, (p, ct) =>
-                {
-                    var (s, st) = MixerTrainingJob.TrainRouters(mixer, _tokenizer, Data.Stage2, Tasks, new RoutingSettings(preset.Stage2Routing, mixer.Config.TopK),
-                        rsl, trainExperts, Settings(method.Id, _recipe.Stage2Steps, trainExperts ? _recipe.Lr : routerLr), p, ct);
-                    stats = st;
-                    return s;
-                });
-                mixer.SetTrainingRecord(new JsonObject
-                {
-                    ["method"] = method.Id, ["seed"] = _seed, ["stage2_samples"] = Data.Stage2.Count, ["stage2_steps"] = _recipe.Stage2Steps,
-                    ["rsl_alpha"] = rsl.Alpha, ["rsl_lambda"] = rsl.Lambda, ["entropy_sign"] = rsl.EntropySign, ["beta"] = rsl.Beta,
-                    ["preset"] = preset.Name, ["router_supervision"] = rsl.Supervision,
-                });
-                MixerCheckpoint.Save(mixer, Path.Combine(_dir, "mixers", method.Id));
-                logs[method.Label] = LogPath(method.Id);
-                routing = stats!.ToJson();
-                trainable = mixer.RouterParameters().Sum(p => p.Value.numel()) + (trainExperts ? mixer.ExpertParameterCount() : 0);
-                mixer.SetRouting(routingMode ?? mixer.Config.InferenceRouting);
-                scores = Evaluate(model, null, mixer.SetDecisionPositions);
-                break;
-            }
+            default:
+                throw new ArgumentException($"no way to run method '{method.Id}'");
         }
         WriteResult(resultPath, method, scores, trainable, routing, logs, clock.Elapsed.TotalSeconds);
+        _manifest.AddStep($"seed-{_seed}/{method.Id}", clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// A method that trains routers over the stage-1 experts (LoRA-Mixer in both paradigms, its ablations and
+    /// MoLE): stage 2 of <see cref="MixerPipeline"/>, then every task scored with the trained mixer.
+    /// </summary>
+    private void RunRouterMethod(ExperimentMethod method, (Paradigm Paradigm, RouterTraining Settings, RoutingSettings? Inference) training,
+        string resultPath, Stopwatch clock)
+    {
+        var (paradigm, settings, inference) = training;
+        using var trained = _pipeline.TrainRouters(paradigm, ExpertSource.Mixer(ExpertsDir), Data.Stage2, Tasks, settings,
+            Path.Combine(_dir, "mixers", method.Id), new JsonObject { ["method"] = method.Id, ["seed"] = _seed });
+        if (trained.Summary.Interrupted) throw new OperationCanceledException($"{method.Label} was interrupted; run the same command again to resume");
+        var mixer = trained.Mixer;
+        mixer.SetRouting(inference ?? mixer.Config.InferenceRouting);
+        long trainable = mixer.RouterParameters().Sum(p => p.Value.numel()) + (settings.Loss.Beta > 0 ? mixer.ExpertParameterCount() : 0);
+        var scores = Evaluate(trained.Model, null, mixer.SetDecisionPositions);
+        var routing = trained.Statistics.ToJson();
+        if (Data.HeldOut(_tokenizer, _recipe.MaxLength) is { Count: > 0 } heldOut)
+            routing["held_out"] = MixerTrainingJob.CollectStatistics(mixer, heldOut, Tasks, 32).ToJson();
+        WriteResult(resultPath, method, scores, trainable, routing, new Dictionary<string, string> { [method.Label] = LogPath(method.Id) }, clock.Elapsed.TotalSeconds);
         _manifest.AddStep($"seed-{_seed}/{method.Id}", clock.Elapsed.TotalSeconds);
     }
 
@@ -164,48 +168,45 @@ internal sealed class ExperimentSeedRun
         if (File.Exists(Path.Combine(ExpertsDir, "mixer_config.json"))) return;
         var clock = Stopwatch.StartNew();
         _log($"seed {_seed}, stage 1: one expert per task (hard routing)");
-        using var model = ModelLoader.LoadCausalLM(_baseDir, _device);
-        var (_, hidden, layers) = ModelStructure.Describe(model);
-        var config = new MixerConfig
-        {
-            BaseModel = _baseDir, Architecture = ModelStructure.Describe(model).Architecture, HiddenSize = hidden, NumHiddenLayers = layers,
-            Targets = TargetLinears.DefaultTargets(model), TopK = _recipe.TopK,
-            Experts = Tasks.Select(t => new MixerExpert(t, "experts/" + t)).ToArray(),
-        };
-        LoraMixerModel? mixer = null;
-        Train("stage 1 experts", (p, ct) =>
-        {
-            var (m, s) = MixerTrainingJob.TrainExperts(model, _tokenizer, Data.Train, Tasks, ExpertConfig(model), config,
-                Settings("stage1", _recipe.Stage1Steps, _recipe.Lr), p, ct);
-            mixer = m;
-            return s;
-        });
-        using (mixer) MixerCheckpoint.Save(mixer!, ExpertsDir);
+        var summary = _pipeline.TrainExperts(Data.Train, Tasks,
+            new ExpertTraining { Expert = ExpertConfig(), Training = Settings("stage1", _recipe.Stage1Steps, _recipe.Lr) }, ExpertsDir);
+        if (summary is { Interrupted: true }) throw new OperationCanceledException("stage 1 experts was interrupted; run the same command again to resume");
         _manifest.AddStep($"seed-{_seed}/stage1", clock.Elapsed.TotalSeconds);
     }
 
-    private (RoutingLossSettings Rsl, bool TrainExperts, RoutingSettings? Inference, RouterPreset Preset) RouterTraining(string id)
+    /// <summary>
+    /// How a router method trains (null for the others): its paradigm, stage-2 settings and, when it differs
+    /// from the mixer's top-k, its inference routing.
+    /// </summary>
+    private (Paradigm Paradigm, RouterTraining Settings, RoutingSettings? Inference)? RouterMethod(string id)
     {
-        var preset = RouterPreset.Parse(_recipe.RouterPreset);
+        var preset = _recipe.Preset();
         var rsl = new RoutingLossSettings(Supervision: preset.Supervision); // α 0.01, λ 0.01, sign +1, warm-up 10%
-        // MoLE is its own router: the token's hidden state, dense gates, balance loss only.
+        RouterTraining Stage2(RouterPreset p, RoutingLossSettings loss, double lr) => new()
+        {
+            Preset = p, Loss = loss, TopK = _recipe.TopK, Training = Settings(id, _recipe.Stage2Steps, lr),
+        };
+        // The recipe's router_lr applies to its own preset; the paper row keeps the paper preset's rate.
+        double RouterLr(RouterPreset p) => p.Name == _recipe.RouterPreset ? _recipe.RouterLr : p.Stage2LearningRate;
+        // MoLE is its own router: the token's hidden state, dense gates at inference too, balance loss only.
         var mole = RouterPreset.Paper with { Name = "mole" };
         return id switch
         {
-            "mole" => (new RoutingLossSettings() with { Lambda = 0, WarmupRatio = 0 }, false, new RoutingSettings(RoutingMode.Soft), mole with { Stage2LearningRate = _recipe.RouterLr }),
-            "mixer-joint" => (rsl with { Beta = 1.0 }, true, null, preset),
-            "mixer-pnp" => (rsl, false, null, preset),
-            "mixer-pnp-paper" => (new RoutingLossSettings(), false, null, RouterPreset.Paper),
-            "rsl-none" => (RoutingLossSettings.None with { Supervision = preset.Supervision }, false, null, preset),
-            "rsl-balance" => (rsl with { Lambda = 0 }, false, null, preset),
-            "rsl-entropy-neg" => (rsl with { EntropySign = -1 }, false, null, preset),
-            _ => throw new ArgumentException($"no router training defined for method '{id}'"),
+            "mole" => (Paradigm.PlugAndPlay, Stage2(mole, new RoutingLossSettings() with { Lambda = 0, WarmupRatio = 0 }, _recipe.RouterLr), new RoutingSettings(RoutingMode.Soft)),
+            "mixer-joint" => (Paradigm.Joint, Stage2(preset, rsl with { Beta = 1.0 }, _recipe.Lr), null),
+            "mixer-pnp" => (Paradigm.PlugAndPlay, Stage2(preset, rsl, RouterLr(preset)), null),
+            "mixer-pnp-paper" => (Paradigm.PlugAndPlay, Stage2(RouterPreset.Paper, new RoutingLossSettings(), RouterLr(RouterPreset.Paper)), null),
+            "rsl-none" => (Paradigm.PlugAndPlay, Stage2(preset, RoutingLossSettings.None with { Supervision = preset.Supervision }, RouterLr(preset)), null),
+            "rsl-balance" => (Paradigm.PlugAndPlay, Stage2(preset, rsl with { Lambda = 0 }, RouterLr(preset)), null),
+            "rsl-entropy-neg" => (Paradigm.PlugAndPlay, Stage2(preset, rsl with { EntropySign = -1 }, RouterLr(preset)), null),
+            _ => null,
         };
     }
 
-    private LoraConfig ExpertConfig(ICausalLM model) => new()
+    /// <summary>The experts' LoRA; no targets = the model's default targets (docs/method.md §1).</summary>
+    private LoraConfig ExpertConfig(ICausalLM? model = null) => new()
     {
-        R = _recipe.Rank, LoraAlpha = 2 * _recipe.Rank, TargetModules = TargetLinears.DefaultTargets(model),
+        R = _recipe.Rank, LoraAlpha = 2 * _recipe.Rank, TargetModules = model is null ? [] : TargetLinears.DefaultTargets(model),
         BaseModelNameOrPath = _baseDir, LoraDropout = 0.0,
     };
 

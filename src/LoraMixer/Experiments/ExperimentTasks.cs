@@ -66,6 +66,17 @@ public sealed class ExperimentTasks
     /// <summary>The mixed sample of router training (stage 2).</summary>
     public IReadOnlyList<TrainingRecord> Stage2 { get; }
 
+    /// <summary>Held-out items of the demo tasks, as test records (prompt and answer); none for benchmarks.</summary>
+    public IReadOnlyList<TrainingRecord> HeldOutRecords =>
+        _recipe.Tasks.Where(_demoTests.ContainsKey).SelectMany(t => _demoTests[t]).Select(DemoSuite.ToRecord).ToArray();
+
+    /// <summary><see cref="HeldOutRecords"/> encoded for routing statistics.</summary>
+    public IReadOnlyList<EncodedExample> HeldOut(ITokenizer tokenizer, int maxLength)
+    {
+        var encoder = new ExampleEncoder(tokenizer, maxLength, _recipe.Tasks);
+        return HeldOutRecords.Select(encoder.Encode).ToArray();
+    }
+
     /// <summary>Checks that <paramref name="task"/> is a demo task or a benchmark with a training split.</summary>
     public static void Check(string task)
     {

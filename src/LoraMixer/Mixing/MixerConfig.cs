@@ -33,7 +33,7 @@ public sealed record MixerConfig
     /// <summary>Per-token or per-sequence routing (absent in older configs: per token).</summary>
     public RoutingGranularity RoutingGranularity { get; init; } = RoutingGranularity.Token;
     /// <summary>k of top-k inference.</summary>
-    public int TopK { get; init; } = 2;
+    public int TopK { get; init; } = RoutingSettings.DefaultTopK;
     /// <summary>Whether the kept top-k weights are renormalised to sum 1.</summary>
     public bool Renormalize { get; init; } = true;
     /// <summary>Softmax temperature τ.</summary>
@@ -44,7 +44,7 @@ public sealed record MixerConfig
     public JsonObject Training { get; init; } = new();
 
     /// <summary>The inference routing this config asks for.</summary>
-    public RoutingSettings InferenceRouting => new(RoutingMode.TopK, Math.Min(TopK, Experts.Count), Renormalize, RouterTemperature);
+    public RoutingSettings InferenceRouting => new(RoutingMode.TopK, TopK, Renormalize, RouterTemperature);
 
     /// <summary>Reads <c>mixer_config.json</c> from a mixer folder.</summary>
     public static MixerConfig Load(string mixerDir)
@@ -98,7 +98,7 @@ public sealed record MixerConfig
         var targets = json["targets"] is JsonArray t
             ? t.Select(x => x?.GetValue<string>() ?? throw new ModelFormatException($"{file}: 'targets' must hold strings")).ToArray()
             : Lora.TargetLinears.AttentionProjections.ToArray();
-        return new MixerConfig
+        var config = new MixerConfig
         {
             BaseModel = json["base_model"]?.GetValue<string>() ?? "",
             Architecture = Str("architecture"),
@@ -114,12 +114,21 @@ public sealed record MixerConfig
             RouterInput = Parsed(() => RouterPreset.ParseInput(json["router_input"]?.GetValue<string>() ?? "token", "router_input")),
             RouterInputNorm = Parsed(() => RouterPreset.ParseInputNorm(json["router_input_norm"]?.GetValue<string>() ?? "none", "router_input_norm")),
             RoutingGranularity = Parsed(() => RouterPreset.ParseGranularity(json["routing_granularity"]?.GetValue<string>() ?? "token", "routing_granularity")),
-            TopK = Int("top_k", 2),
+            TopK = Int("top_k", RoutingSettings.DefaultTopK),
             Renormalize = json["renormalize"]?.GetValue<bool>() ?? true,
             RouterTemperature = json["router_temperature"]?.GetValue<double>() ?? 1.0,
             Experts = experts,
             Training = json["training"] as JsonObject is { } training ? (JsonObject)training.DeepClone() : new JsonObject(),
         };
+        try
+        {
+            config.InferenceRouting.Validate(config.Experts.Count);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ModelFormatException($"{file}: {e.Message.Replace("top-k", "top_k").Replace("router temperature", "router_temperature")}", e);
+        }
+        return config;
     }
 
     /// <summary>The config as JSON.</summary>

@@ -40,7 +40,7 @@ public static class MixerTrainingJob
             BeforeForward = batch => mixer.SetHardExperts(batch.TaskIds),
             SetTraining = mixer.Train,
         };
-        var trainer = new Trainer(settings.Trainer with { TrajectorySettings = Trajectory(settings, "stage1", tasks) }, objective);
+        var trainer = new Trainer(settings.Trainer with { TrajectorySettings = Trajectory(settings, "stage1", tasks, records, mixerConfig, expertConfig) }, objective);
         var summary = trainer.Run(progress, ct);
         mixer.Train(false);
         mixer.SetHardExperts(null);
@@ -121,8 +121,9 @@ public static class MixerTrainingJob
         try
         {
             // Every setting that shapes the stage-2 trajectory: resuming with another one is refused.
-            var trajectory = new Dictionary<string, string>(Trajectory(settings, trainExperts ? "stage2-joint" : "stage2-routers", tasks))
+            var trajectory = new Dictionary<string, string>(Trajectory(settings, trainExperts ? "stage2-joint" : "stage2-routers", tasks, records, mixer.Config, null))
             {
+                ["experts"] = ExpertsFingerprint(mixer),
                 ["routing"] = routing.Mode.ToString(),
                 ["top_k"] = routing.TopK.ToString(CultureInfo.InvariantCulture),
                 ["temperature"] = routing.Temperature.ToString("R", CultureInfo.InvariantCulture),
@@ -292,12 +293,42 @@ public static class MixerTrainingJob
         foreach (var t in tensors) t.Dispose();
     }
 
-    private static IReadOnlyDictionary<string, string> Trajectory(FineTuneSettings s, string stage, IReadOnlyList<string> tasks) =>
-        new Dictionary<string, string>
+    private static IReadOnlyDictionary<string, string> Trajectory(FineTuneSettings s, string stage, IReadOnlyList<string> tasks,
+        IReadOnlyList<TrainingRecord> records, MixerConfig mixer, LoraConfig? experts)
+    {
+        var trajectory = new Dictionary<string, string>
         {
             ["stage"] = stage,
             ["batch_size"] = s.BatchSize.ToString(CultureInfo.InvariantCulture),
             ["max_length"] = s.MaxLength.ToString(CultureInfo.InvariantCulture),
             ["tasks"] = string.Join(",", tasks),
+            ["data"] = RecordsFingerprint.Of(records),
+            ["targets"] = string.Join(",", mixer.Targets),
+            ["router_scope"] = mixer.RouterScope.ToString(),
         };
+        if (experts is not null)
+        {
+            trajectory["r"] = experts.R.ToString(CultureInfo.InvariantCulture);
+            trajectory["lora_alpha"] = experts.LoraAlpha.ToString("R", CultureInfo.InvariantCulture);
+            trajectory["lora_dropout"] = experts.LoraDropout.ToString("R", CultureInfo.InvariantCulture);
+        }
+        return trajectory;
+    }
+
+    /// <summary>
+    /// A checksum of the experts' weights as stage 2 starts (sum and absolute sum of every A and B), so a
+    /// resumed plug-and-play run refuses adapters that changed since the first run.
+    /// </summary>
+    private static string ExpertsFingerprint(LoraMixerModel mixer)
+    {
+        double sum = 0, abs = 0;
+        using var scope = NewDisposeScope();
+        foreach (var (_, p) in mixer.ExpertParameters())
+        {
+            var d = p.detach().to(ScalarType.Float64);
+            sum += d.sum().item<double>();
+            abs += d.abs().sum().item<double>();
+        }
+        return string.Create(CultureInfo.InvariantCulture, $"{mixer.Config.Experts.Count} experts, Σ {sum:R}, Σ|·| {abs:R}");
+    }
 }

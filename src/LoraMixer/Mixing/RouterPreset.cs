@@ -32,6 +32,35 @@ public sealed record RouterPreset(string Name, RouterInput Input, RouterInputNor
         All.FirstOrDefault(p => p.Name == name)
         ?? throw new ArgumentException($"--preset '{name}' is unknown; use one of {string.Join(", ", All.Select(p => p.Name))}");
 
+    /// <summary>
+    /// This preset with each given field replaced (null = keep): the spellings of the command line and of
+    /// recipes; <paramref name="names"/> says how the caller names the five fields in errors (flags or JSON keys).
+    /// </summary>
+    public RouterPreset Override(string? input, string? inputNorm, string? granularity, double? supervision, string? stage2Routing,
+        (string Input, string InputNorm, string Granularity, string Supervision, string Routing) names)
+    {
+        var preset = this;
+        if (input is not null) preset = preset with { Input = ParseInput(input, names.Input) };
+        if (inputNorm is not null) preset = preset with { InputNorm = ParseInputNorm(inputNorm, names.InputNorm) };
+        if (granularity is not null) preset = preset with { Granularity = ParseGranularity(granularity, names.Granularity) };
+        if (supervision is double weight)
+        {
+            if (!(weight >= 0) || double.IsInfinity(weight)) throw new ArgumentException($"{names.Supervision} must be a number ≥ 0, got {weight}");
+            preset = preset with { Supervision = weight };
+        }
+        if (stage2Routing is not null)
+            preset = preset with
+            {
+                Stage2Routing = stage2Routing switch
+                {
+                    "soft" => RoutingMode.Soft,
+                    "straight_through" => RoutingMode.StraightThrough,
+                    _ => throw new ArgumentException($"{names.Routing} must be soft or straight_through, got '{stage2Routing}'"),
+                },
+            };
+        return preset;
+    }
+
     /// <summary>The command-line spelling of a router input.</summary>
     public static string Spell(RouterInput input) => input == RouterInput.CausalMean ? "causal_mean" : "token";
 

@@ -1,8 +1,11 @@
 namespace LoraMixer.Mixing;
 
 /// <summary>The routing of one phase: mode, k, renormalisation and softmax temperature τ.</summary>
-public sealed record RoutingSettings(RoutingMode Mode, int TopK = 2, bool Renormalize = true, double Temperature = 1.0)
+public sealed record RoutingSettings(RoutingMode Mode, int TopK = RoutingSettings.DefaultTopK, bool Renormalize = true, double Temperature = 1.0)
 {
+    /// <summary>Experts per token at inference unless told otherwise: the paper's k = 2 (docs/method.md §4).</summary>
+    public const int DefaultTopK = 2;
+
     /// <summary>Checks the settings against the number of experts; k larger than E is an error, not a silent clamp.</summary>
     public void Validate(int experts)
     {

@@ -129,6 +129,9 @@ public sealed class RoutingStatistics
                 ["load"] = new JsonArray(Load(r).Select(v => (JsonNode)Round(v)).ToArray()),
                 ["mean_entropy"] = Round(MeanEntropy(r)),
                 ["task_expert"] = rows,
+                ["counts"] = new JsonObject(Enumerable.Range(0, TaskNames.Count).Select(t => KeyValuePair.Create(TaskNames[t],
+                    (JsonNode?)new JsonArray(Enumerable.Range(0, ExpertNames.Count).Select(e => (JsonNode)JsonValue.Create(_taskExpert[r][t, e])).ToArray())))),
+                ["entropy_sum"] = _entropySum[r],
             });
         }
         return new JsonObject
@@ -137,6 +140,34 @@ public sealed class RoutingStatistics
             ["tasks"] = new JsonArray(TaskNames.Select(n => (JsonNode)JsonValue.Create(n)!).ToArray()),
             ["routers"] = routers,
         };
+    }
+
+    /// <summary>
+    /// Statistics written by <see cref="ToJson"/>, restored exactly from its top-1 counts and entropy sums.
+    /// </summary>
+    /// <exception cref="FormatException">The JSON lacks a field or its counts do not match its experts and tasks.</exception>
+    public static RoutingStatistics FromJson(JsonObject json)
+    {
+        static string[] Names(JsonNode? node, string field) =>
+            (node as JsonArray ?? throw new FormatException($"routing statistics: '{field}' is missing")).Select(n => n!.GetValue<string>()).ToArray();
+        var experts = Names(json["experts"], "experts");
+        var tasks = Names(json["tasks"], "tasks");
+        var routers = json["routers"] as JsonArray ?? throw new FormatException("routing statistics: 'routers' is missing");
+        var stats = new RoutingStatistics(routers.Select(r => r!["router"]!.GetValue<string>()).ToArray(), experts, tasks);
+        for (int r = 0; r < routers.Count; r++)
+        {
+            var router = routers[r]!.AsObject();
+            var counts = router["counts"] as JsonObject ?? throw new FormatException("routing statistics: 'counts' is missing (written by an older LoraMixer)");
+            for (int t = 0; t < tasks.Length; t++)
+            {
+                var row = counts[tasks[t]] as JsonArray;
+                if (row is null || row.Count != experts.Length) throw new FormatException($"routing statistics: counts of task '{tasks[t]}' do not match the experts");
+                for (int e = 0; e < experts.Length; e++) stats._taskExpert[r][t, e] = row[e]!.GetValue<double>();
+            }
+            stats._entropySum[r] = router["entropy_sum"]?.GetValue<double>() ?? 0;
+            stats._tokens[r] = router["tokens"]?.GetValue<double>() ?? 0;
+        }
+        return stats;
     }
 
     private static JsonNode Round(double v) => double.IsFinite(v) ? JsonValue.Create(Math.Round(v, 4))! : JsonValue.Create("NaN")!;

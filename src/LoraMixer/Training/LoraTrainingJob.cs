@@ -30,14 +30,17 @@ public static class LoraTrainingJob
         {
             SetTraining = on => { foreach (var m in modules.Values) m.train(on); },
         };
-        var trainer = new Trainer(settings.Trainer with { TrajectorySettings = Trajectory(settings, config) }, objective);
+        var trainer = new Trainer(settings.Trainer with { TrajectorySettings = Trajectory(settings, config, records) }, objective);
         var summary = trainer.Run(progress, ct);
         foreach (var m in modules.Values) m.eval();
         return (AdapterInjector.ToAdapter(name, config, modules), summary);
     }
 
-    private static IReadOnlyDictionary<string, string> Trajectory(FineTuneSettings s, LoraConfig c) => new Dictionary<string, string>
+    private static IReadOnlyDictionary<string, string> Trajectory(FineTuneSettings s, LoraConfig c, IReadOnlyList<TrainingRecord> records) => new Dictionary<string, string>
     {
+        ["data"] = RecordsFingerprint.Of(records),
+        ["lora_dropout"] = c.LoraDropout.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+        ["use_rslora"] = c.UseRslora ? "true" : "false",
         ["batch_size"] = s.BatchSize.ToString(),
         ["max_length"] = s.MaxLength.ToString(),
         ["r"] = c.R.ToString(),

@@ -297,7 +297,7 @@ public sealed class Trainer
             ["BatchesPerEpoch"] = batchesInFirstEpoch.ToString(CultureInfo.InvariantCulture),
         };
         foreach (var (key, value) in o.TrajectorySettings ?? new Dictionary<string, string>())
-            settings["TrajectorySettings." + key] = value;
+            settings[CallerPrefix + key] = value;
         return settings;
     }
 
@@ -308,7 +308,7 @@ public sealed class Trainer
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
     }
 
-    private static void CheckSameTrajectory(TrainingCheckpoint checkpoint, IReadOnlyDictionary<string, string> now, string hash)
+    private void CheckSameTrajectory(TrainingCheckpoint checkpoint, IReadOnlyDictionary<string, string> now, string hash)
     {
         if (checkpoint.State.OptionsHash == hash) return;
         var saved = checkpoint.State.Trajectory;
@@ -316,15 +316,20 @@ public sealed class Trainer
         {
             string before = saved.GetValueOrDefault(key) ?? "(unset)", after = now.GetValueOrDefault(key) ?? "(unset)";
             if (before == after) continue;
-            string hint = key switch
+            string bare = key.StartsWith(CallerPrefix, StringComparison.Ordinal) ? key[CallerPrefix.Length..] : key;
+            string name = _options.SettingNames?.GetValueOrDefault(bare) ?? bare;
+            string hint = bare switch
             {
-                "TotalSteps" => " (from Epochs/MaxSteps and the number of batches; it shapes the learning-rate schedule)",
-                "BatchesPerEpoch" => " (the training data or batch size changed)",
+                "TotalSteps" => " (the number of optimizer steps: epochs or steps, data size and batch size)",
+                "BatchesPerEpoch" => " (the training data or the batch size changed)",
+                "data" => " (the training records changed)",
                 _ => "",
             };
             throw new ArgumentException(
-                $"Cannot resume from {checkpoint.Directory}: {key} was {before} and is now {after}{hint}, which changes the training trajectory. Resume with {key} = {before}, or start a new run in another output folder.");
+                $"cannot resume from {checkpoint.Directory}: {name} was {before} and is now {after}{hint}; resume with the settings and data of the first run, or start afresh in another output folder");
         }
-        throw new ArgumentException($"Cannot resume from {checkpoint.Directory}: its options hash does not match its recorded settings; the checkpoint state is corrupt.");
+        throw new ArgumentException($"cannot resume from {checkpoint.Directory}: its options hash does not match its recorded settings; the checkpoint state is corrupt");
     }
+
+    private const string CallerPrefix = "TrajectorySettings.";
 }

@@ -63,6 +63,13 @@ public sealed record TrainerOptions
     /// </summary>
     public IReadOnlyDictionary<string, string>? TrajectorySettings { get; init; }
 
+    /// <summary>
+    /// How a refused resume names each setting to the user (e.g. <c>LearningRate</c> → <c>--stage2-lr</c>,
+    /// <c>lora_alpha</c> → <c>--alpha</c>); keys are the trainer's own setting names and the keys of
+    /// <see cref="TrajectorySettings"/>. Unnamed settings are shown by their key.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? SettingNames { get; init; }
+
     /// <summary>Continue from the latest checkpoint in <see cref="OutputDir"/> (a fresh start when there is none).</summary>
     public bool Resume { get; init; }
 

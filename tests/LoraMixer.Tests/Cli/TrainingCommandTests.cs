@@ -91,6 +91,14 @@ public sealed class TrainingCommandTests
         Assert.Contains("already finished", again.Stdout);
         Assert.Equal(File.ReadAllBytes(Path.Combine(crashed, "adapter_model.safetensors")), File.ReadAllBytes(Path.Combine(whole, "adapter_model.safetensors")));
         AssertOneLineError(CliRunner.Run(Args(whole)), "--resume");
+
+        // Other data of the same size, or another setting, is refused on resume, naming the flag.
+        string other = WriteData("lora-other.jsonl", File.ReadAllLines(Data.Value).Select(l => l.Replace("hi", "yo")));
+        string[] withOtherData = [.. Args(crashed), "--resume"];
+        withOtherData[Array.IndexOf(withOtherData, Data.Value)] = other;
+        AssertOneLineError(CliRunner.Run(withOtherData), "--data was sha256:");
+        AssertOneLineError(CliRunner.Run([.. Args(crashed), "--resume", "--alpha", "4"]), "--alpha was 16 and is now 4");
+        AssertOneLineError(CliRunner.Run([.. Args(crashed), "--resume", "--seed", "3"]), "--seed was 0 and is now 3");
     }
 
     [Fact]
@@ -134,13 +142,32 @@ public sealed class TrainingCommandTests
         Assert.Equal(expert, File.ReadAllBytes(Path.Combine(JointMixer.Value, "experts", "math", "adapter_model.safetensors")));
         Assert.True(File.Exists(Path.Combine(JointMixer.Value, "routing_stats.json")));
 
-        // A changed RSL weight or router design is not silently accepted on resume.
-        foreach (string[] changed in new[] { new[] { "--rsl-alpha", "0.5" }, new[] { "--router-input", "token" } })
+        // Any changed setting or data is refused on resume, naming the flag and both values; nothing is overwritten.
+        string otherData = WriteData("other-data.jsonl", Enumerable.Range(0, 12).SelectMany(i => new[]
         {
-            var refused = CliRunner.Run(["mixer", "train", "--model", Base.Value, "--data", Data.Value, "--out", JointMixer.Value,
-                "--stage1-samples", "16", "--stage2-samples", "8", "--batch-size", "4", "--rank", "4", "--alpha", "8", "--stage1-lr", "1e-2", "--resume", .. changed]);
+            Record(f: $"add {i} 2:", r: $" {i + 2}", task: "math"),
+            Record(f: $"say {i}:", r: $" yo {i}", task: "chat"),
+        }));
+        foreach (var (changed, expected) in new (string[], string)[]
+        {
+            (["--rsl-alpha", "0.5"], "α 0.5"),
+            (["--router-input", "token"], "--router-input was causal_mean and is now token"),
+            (["--top-k", "1"], "--top-k was 2 and is now 1"),
+            (["--temperature", "2"], "--temperature was 1 and is now 2"),
+            (["--alpha", "16"], "--alpha was 8 and is now 16"),
+            (["--dropout", "0.1"], "--dropout was 0.05 and is now 0.1"),
+            (["--data", otherData], "--data was sha256:"),
+        })
+        {
+            string[] args = ["mixer", "train", "--model", Base.Value, "--data", Data.Value, "--out", JointMixer.Value,
+                "--stage1-samples", "16", "--stage2-samples", "8", "--batch-size", "4", "--rank", "4", "--alpha", "8", "--stage1-lr", "1e-2", "--resume"];
+            int replace = Array.IndexOf(args, changed[0]);
+            if (replace >= 0) args[replace + 1] = changed[1];
+            else args = [.. args, .. changed];
+            var refused = CliRunner.Run(args);
             Assert.Equal(1, refused.ExitCode);
-            Assert.Contains("Cannot resume", refused.Stderr);
+            AssertOneLineError(refused, expected);
+            Assert.Contains("resume with the settings and data of the first run", refused.Stderr);
         }
         Assert.Equal(routers, File.ReadAllBytes(Path.Combine(JointMixer.Value, "router.safetensors")));
     }
@@ -247,7 +274,7 @@ public sealed class TrainingCommandTests
             (["lora", "train", "--data", notJson], "notjson.jsonl:3: not valid JSON"),
             (["mixer", "train", "--tasks", "math"], "data.jsonl:2: unknown task \"chat\""),
             (["mixer", "train", "--tasks", "math,chat,code"], "task \"code\" has no records"),
-            (["mixer", "train", "--top-k", "3"], "--top-k 3 must be between 1 and the number of experts (2"),
+            (["mixer", "train", "--top-k", "3"], "top-k must be between 1 and the number of experts (2), got 3"),
             (["mixer", "train", "--experts", $"a={AdapterA.Value},b={Base.Value}"], "is not a PEFT LoRA adapter"),
             (["mixer", "train", "--experts", $"a={AdapterA.Value},b={AdapterB.Value}", "--router-supervision", "1"], "router supervision needs training lines whose \"task\" names an expert"),
             (["mixer", "train", "--experts", $"a={AdapterA.Value},b={AdapterB.Value}", "--routing-granularity", "sequence", "--data", textData], "textonly.jsonl:1: sequence routing decides at the end of the prompt"),

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using LoraMixer.Data;
 using LoraMixer.Demo;
+using LoraMixer.Experiments;
 using LoraMixer.Mixing;
 using LoraMixer.Models;
 using LoraMixer.Tests.Training;
@@ -31,17 +32,30 @@ public sealed class DemoRunnerTests
         var json = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")))!.AsObject();
         Assert.Equal(DemoRunner.MethodNames.Count, json["methods"]!.AsArray().Count);
 
-        // The saved mixers are complete LoRA-Mixer folders that load onto the base model.
-        foreach (var name in new[] { "stage1", "joint", "plug-and-play", "plug-and-play-paper" })
+        // The demo is a recipe of the experiment runner: its run folder holds the stage-1 experts and every
+        // trained mixer, complete LoRA-Mixer folders that load onto the base model.
+        string seed = Path.Combine(outDir, "seed-0");
+        Assert.Equal(DemoRunner.Methods, ExperimentRecipe.Load(Path.Combine(outDir, ExperimentRunner.RecipeFile)).Methods);
+        foreach (var dir in new[] { "experts", "mixers/mixer-joint", "mixers/mixer-pnp", "mixers/mixer-pnp-paper", "mixers/mole" })
         {
             using var model = ModelLoader.Load(Path.Combine(outDir, "base"));
-            using var mixer = MixerCheckpoint.Load(model, Path.Combine(outDir, "mixers", name));
+            using var mixer = MixerCheckpoint.Load(model, Path.Combine(seed, dir));
             Assert.Equal(DemoSuite.Tasks.Count, mixer.Experts);
         }
-        // Both LoRA-Mixers use the default router; the extra row the paper's.
-        Assert.Equal(RoutingGranularity.Sequence, MixerConfig.Load(Path.Combine(outDir, "mixers", "plug-and-play")).RoutingGranularity);
-        Assert.Equal(RouterInput.CausalMean, MixerConfig.Load(Path.Combine(outDir, "mixers", "joint")).RouterInput);
-        Assert.Equal(RouterInput.Token, MixerConfig.Load(Path.Combine(outDir, "mixers", "plug-and-play-paper")).RouterInput);
+        Assert.True(File.Exists(Path.Combine(seed, "adapters", "multitask", "adapter_config.json")));
+        // Both LoRA-Mixers use the default router; the extra row the paper's. Their records name the paradigm.
+        var pnp = MixerConfig.Load(Path.Combine(seed, "mixers", "mixer-pnp"));
+        Assert.Equal(RoutingGranularity.Sequence, pnp.RoutingGranularity);
+        Assert.Equal("plug_and_play", pnp.Training["paradigm"]!.GetValue<string>());
+        var joint = MixerConfig.Load(Path.Combine(seed, "mixers", "mixer-joint"));
+        Assert.Equal(RouterInput.CausalMean, joint.RouterInput);
+        Assert.Equal("joint", joint.Training["paradigm"]!.GetValue<string>());
+        Assert.True(joint.Training["stage2"]!["train_experts"]!.GetValue<bool>());
+        Assert.NotNull(joint.Training["stage1"]);
+        Assert.Equal(RouterInput.Token, MixerConfig.Load(Path.Combine(seed, "mixers", "mixer-pnp-paper")).RouterInput);
+        // Routing on the held-out items, for every router method.
+        Assert.Equal(new[] { "LoRA-Mixer (joint)", "LoRA-Mixer (plug-and-play)", "LoRA-Mixer (plug-and-play, paper's router)", "MoLE" },
+            result.Routing.Keys.Order(StringComparer.Ordinal));
 
         // The suite as JSONL, every line with its task, for the command-line tools.
         var train = JsonlDataset.Load(Path.Combine(outDir, "data", "train.jsonl"), requireTask: true);
@@ -58,7 +72,7 @@ public sealed class DemoRunnerTests
         var result = DemoRunner.Run(options, (_, work) => work(null!, default), _ => { });
         Assert.Equal("MambaForCausalLM", result.Architecture);
         Assert.Equal(DemoRunner.MethodNames, result.Methods.Select(m => m.Method));
-        var config = MixerConfig.Load(Path.Combine(outDir, "mixers", "plug-and-play"));
+        var config = MixerConfig.Load(Path.Combine(outDir, "seed-0", "mixers", "mixer-pnp"));
         Assert.Equal(new[] { "in_proj", "out_proj" }, config.Targets);
         Assert.Equal("MambaForCausalLM", config.Architecture);
         Assert.Contains("backbone.layers.0.mixer.router", result.Routing.Values.First().RouterNames);

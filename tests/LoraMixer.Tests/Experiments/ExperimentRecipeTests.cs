@@ -31,7 +31,7 @@ public sealed class ExperimentRecipeTests
     [InlineData("""{"name": "x", "tasks": ["add", "poetry"]}""", "poetry")]
     [InlineData("""{"name": "x", "tasks": ["add", "humaneval"]}""", "no training split")]
     [InlineData("""{"name": "x", "tasks": ["add", "sst2"], "methods": ["base", "lora-mixer"]}""", "lora-mixer")]
-    [InlineData("""{"name": "x", "tasks": ["add", "sst2"], "top_k": 3}""", "top_k 3")]
+    [InlineData("""{"name": "x", "tasks": ["add", "sst2"], "top_k": 3}""", "top_k must be between 1 and the number of experts (2), got 3")]
     [InlineData("""{"name": "x", "tasks": ["add", "sst2"], "rank": 0}""", "rank")]
     [InlineData("""{"name": "x", "tasks": ["add"]}""", "two tasks")]
     [InlineData("""{"name": "x", "tasks": ["add", "sst2"], "seeds": []}""", "seeds")]

@@ -155,7 +155,7 @@ public sealed class TrainerTests
     [InlineData("Seed")]
     [InlineData("TotalSteps")]
     [InlineData("BatchesPerEpoch")]
-    [InlineData("TrajectorySettings.batch_size")]
+    [InlineData("batch_size")]
     public void Resuming_with_an_option_that_changes_the_trajectory_is_refused_naming_it(string option)
     {
         string dir = TestPaths.NewTempDir();
@@ -167,13 +167,21 @@ public sealed class TrainerTests
             "GradientAccumulationSteps" => original with { GradientAccumulationSteps = 1 },
             "Seed" => original with { Seed = 12 },
             "TotalSteps" => original with { MaxSteps = 6 },
-            "TrajectorySettings.batch_size" => original with { TrajectorySettings = new Dictionary<string, string> { ["batch_size"] = "8" } },
+            "batch_size" => original with { TrajectorySettings = new Dictionary<string, string> { ["batch_size"] = "8" } },
             _ => original,
         };
         int batchSize = option == "BatchesPerEpoch" ? 2 : 4;
         using var again = new TinyMlpObjective(batchSize: batchSize);
         var error = Assert.Throws<ArgumentException>(() => new Trainer(changed with { Resume = true }, again).Run());
         Assert.Contains(option + " was ", error.Message);
+        // A caller's name for the setting (its command-line flag) is used when given.
+        using var named = new TinyMlpObjective(batchSize: batchSize);
+        var namedError = Assert.Throws<ArgumentException>(() => new Trainer(changed with
+        {
+            Resume = true,
+            SettingNames = new Dictionary<string, string> { [option] = "--the-flag" },
+        }, named).Run());
+        Assert.Contains("--the-flag was ", namedError.Message);
         // Settings that do not shape the trajectory may change.
         using var fine = new TinyMlpObjective();
         var summary = new Trainer(original with { Resume = true, EvalEvery = 1, CheckpointEvery = 7, KeepCheckpoints = 5 }, fine).Run();

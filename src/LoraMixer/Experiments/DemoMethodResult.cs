@@ -1,4 +1,4 @@
-namespace LoraMixer.Demo;
+namespace LoraMixer.Experiments;
 
 /// <summary>One row of the demo table: a method's accuracy (%) per task, its trainable parameters and generation speed.</summary>
 public sealed record DemoMethodResult(string Method, IReadOnlyDictionary<string, double> Accuracy, long TrainableParameters, double TokensPerSecond)

@@ -5,7 +5,7 @@ using System.Text.Json.Nodes;
 using LoraMixer.IO;
 using LoraMixer.Reporting;
 
-namespace LoraMixer.Demo;
+namespace LoraMixer.Experiments;
 
 /// <summary>
 /// Writes the demo's report folder: <c>README.md</c> (the comparison table and what it shows),

@@ -1,6 +1,6 @@
 using LoraMixer.Mixing;
 
-namespace LoraMixer.Demo;
+namespace LoraMixer.Experiments;
 
 /// <summary>Everything the demo measured: the comparison table, routing statistics of both mixers, and where files went.</summary>
 public sealed record DemoResult(

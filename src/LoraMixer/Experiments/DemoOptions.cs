@@ -1,8 +1,13 @@
+using LoraMixer.Demo;
 using static TorchSharp.torch;
 
-namespace LoraMixer.Demo;
+namespace LoraMixer.Experiments;
 
-/// <summary>Sizes and settings of the built-in demo; the defaults finish in a few minutes on 2 CPU cores.</summary>
+/// <summary>
+/// Sizes and settings of the built-in demo, which <see cref="DemoRunner"/> turns into an experiment recipe;
+/// the defaults finish in a few minutes on 2 CPU cores. How each method trains is defined once, by the
+/// experiment runner (<see cref="ExperimentMethods"/>).
+/// </summary>
 public sealed record DemoOptions
 {
     /// <summary>Folder for the report, the trained adapters and mixers, and the training logs.</summary>
@@ -24,7 +29,7 @@ public sealed record DemoOptions
     /// <summary>LoRA rank of each expert (the multi-task LoRA gets rank × tasks: the same parameter budget).</summary>
     public int Rank { get; init; } = 8;
     /// <summary>Experts computed per token at inference.</summary>
-    public int TopK { get; init; } = 2;
+    public int TopK { get; init; } = Mixing.RoutingSettings.DefaultTopK;
     /// <summary>Examples per batch.</summary>
     public int BatchSize { get; init; } = 32;
     /// <summary>Learning rate of LoRA training.</summary>
@@ -33,10 +38,6 @@ public sealed record DemoOptions
     public Mixing.RouterPreset Router { get; init; } = Mixing.RouterPreset.Default;
     /// <summary>Learning rate of router training; null = the preset's.</summary>
     public double? RouterLearningRate { get; init; }
-    /// <summary>RSL weights used in stage 2.</summary>
-    public Mixing.RoutingLossSettings Rsl { get; init; } = new(Alpha: 0.01, Lambda: 0.01, EntropySign: 1, WarmupRatio: 0.1, Beta: 0.0);
-    /// <summary>Preservation weight β of the joint stage 2 (experts fine-tuned).</summary>
-    public double JointBeta { get; init; } = 1.0;
     /// <summary>Seed of data, initialisation and order.</summary>
     public int Seed { get; init; }
     /// <summary>How the default model is pretrained when it is not cached yet.</summary>
