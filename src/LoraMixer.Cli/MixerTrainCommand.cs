@@ -36,7 +36,7 @@ internal static class MixerTrainCommand
         var topK = new Option<int>("--top-k") { Description = "Experts per token at inference (and in straight-through training)", DefaultValueFactory = _ => 2 };
         var scope = new Option<string>("--router-scope") { Description = "One router per block (serial attention routing) or per projection", DefaultValueFactory = _ => "block" };
         scope.AcceptOnlyFromAmong("block", "projection");
-        var targets = new Option<string?>("--targets") { Description = "Comma-separated projections that carry experts (default q_proj,k_proj,v_proj,o_proj; in_proj,out_proj for Mamba)" };
+        var targets = new Option<string?>("--targets") { Description = "Comma-separated projections that carry experts (joint default q_proj,k_proj,v_proj,o_proj, in_proj,out_proj for Mamba; plug-and-play default: every module the adapters adapt)" };
         var temperature = new Option<double>("--temperature") { Description = "Router softmax temperature τ", DefaultValueFactory = _ => 1.0 };
         var rslAlpha = new Option<double>("--rsl-alpha") { Description = "RSL balance weight α", DefaultValueFactory = _ => 0.01 };
         var rslLambda = new Option<double>("--rsl-lambda") { Description = "RSL entropy weight λ", DefaultValueFactory = _ => 0.01 };
@@ -245,7 +245,10 @@ internal static class MixerTrainCommand
                         {
                             foreach (var (name, path) in adapterPaths) adapters.Add(PeftAdapter.Load(path, name));
                             lm = ModelLoader.LoadCausalLM(modelDir, torchDevice);
-                            mixer = MixerCheckpoint.FromAdapters(lm, WithBase(mixerConfig, lm), adapters);
+                            // Plug-and-play covers the union of the adapters' modules; an explicit --targets that leaves some out says which.
+                            var chosen = PlugAndPlayTargets.Select(lm, adapters, result.GetValue(targets) is null ? null : targetList);
+                            if (chosen.DroppedSummary is string dropped) Console.WriteLine(dropped);
+                            mixer = MixerCheckpoint.FromAdapters(lm, WithBase(mixerConfig, lm) with { Targets = chosen.Targets }, adapters);
                         }
                         finally
                         {
