@@ -35,7 +35,10 @@ internal sealed class OutputLock : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new ArgumentException($"{option} {full}: cannot create its folder {parent}: {IoMessage.Cause(e)}", e);
+            string? file = FileOnPath(parent);
+            throw new ArgumentException(file is not null
+                ? $"{option} {full}: cannot create its folder {parent}, because {file} is a file; choose another path"
+                : $"{option} {full}: cannot create its folder {parent}: {IoMessage.Cause(e)}", e);
         }
         // A run that finishes deletes the lock file while still holding it; one that opened that file just
         // before may then hold a lock on a deleted file. Such a lock guards nothing, so it is taken again.
@@ -80,6 +83,17 @@ internal sealed class OutputLock : IDisposable
             // A leftover lock file is harmless: the next run claims it.
         }
         _stream.Dispose();
+    }
+
+    // The nearest existing ancestor of a folder path, when it is a file rather than a folder.
+    private static string? FileOnPath(string folder)
+    {
+        for (string? p = folder; p is not null; p = Path.GetDirectoryName(p))
+        {
+            if (File.Exists(p)) return p;
+            if (Directory.Exists(p)) return null;
+        }
+        return null;
     }
 
     // True when the file at the path is the one this process has locked: opening it again conflicts.

@@ -52,7 +52,19 @@ public sealed class OutputLockTests
         File.WriteAllText(file, "x");
         var e = Assert.Throws<ArgumentException>(() => OutputFolder.ClaimFile(Path.Combine(file, "sub", "out.json"), "--out"));
         Assert.Contains("--out " + Path.Combine(file, "sub", "out.json"), e.Message);
+        Assert.Contains($"because {file} is a file", e.Message);
         Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void A_full_disk_is_one_line_naming_the_path_and_the_cause()
+    {
+        var e = Assert.ThrowsAny<IOException>(() => File.WriteAllText("/dev/full", new string('x', 1 << 16)));
+        Assert.True(IoMessage.IsRaw(e));
+        string message = IoMessage.Describe(e);
+        Assert.Equal("/dev/full: no space left on the device; free some space or choose another location", message);
+        Assert.Equal("/x/y: permission denied; choose a location you can write to",
+            IoMessage.Describe(new UnauthorizedAccessException("Access to the path '/x/y' is denied.")));
     }
 
     /// <summary>Another process (util-linux <c>flock</c>) holding the OS lock of <paramref name="lockFile"/>, as a running loramixer does.</summary>
