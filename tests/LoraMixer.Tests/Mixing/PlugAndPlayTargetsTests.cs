@@ -1,4 +1,5 @@
 using LoraMixer.Errors;
+using LoraMixer.IO;
 using LoraMixer.Lora;
 using LoraMixer.Mixing;
 using LoraMixer.Models;
@@ -142,6 +143,20 @@ public sealed class PlugAndPlayTargetsTests
         using (var model = ModelLoader.LoadCausalLM(BaseDir))
         using (var mixer = MixerCheckpoint.Load(model, dir))
             Assert.Equal(3, mixer.Experts);
+
+        // Without the layer count, router weights of a deeper base are what give the mismatch away.
+        string routers = Path.Combine(dir, MixerCheckpoint.RouterFile);
+        using (var scope = NewDisposeScope())
+        {
+            List<KeyValuePair<string, Tensor>> tensors;
+            using (var st = SafeTensorsFile.Open(routers))
+                tensors = st.Tensors.Keys.Select(k => new KeyValuePair<string, Tensor>(k, st.Read(k))).ToList();
+            tensors.Add(new("model.layers.2.router.weight", zeros(3, 64)));
+            SafeTensorsWriter.Write(routers, tensors);
+        }
+        using (var deeper = ModelLoader.LoadCausalLM(BaseDir))
+            Assert.Contains("router weight 'model.layers.2.router.weight' has no place in this base model",
+                Assert.Throws<AdapterMismatchException>(() => MixerCheckpoint.Load(deeper, dir)).Message);
 
         json["num_hidden_layers"] = 5;
         File.WriteAllText(file, json.ToJsonString());
