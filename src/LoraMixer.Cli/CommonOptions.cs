@@ -48,6 +48,7 @@ internal static class CommonOptions
 
     private static string? UserMessage(Exception e) => e switch
     {
+        _ when IoMessage.IsRaw(e) => IoMessage.Describe(e),
         Errors.ModelFormatException or Errors.AdapterMismatchException or Errors.DataFormatException or ArgumentException or InvalidDataException or FileNotFoundException
             or DirectoryNotFoundException or UnauthorizedAccessException or OperationCanceledException => e.Message,
         IOException => e.Message,

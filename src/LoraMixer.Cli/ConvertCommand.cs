@@ -18,6 +18,7 @@ internal static class ConvertCommand
         llama2c.SetAction(result => CommonOptions.Run(result, () =>
         {
             string outDir = result.GetValue(output)!;
+            using var claim = OutputFolder.ClaimFolder(outDir, "--out");
             Llama2cConverter.Convert(result.GetValue(checkpoint)!, result.GetValue(tokenizer)!, outDir);
             Console.WriteLine($"wrote {outDir}");
             return 0;

@@ -29,6 +29,7 @@ internal static class DataPrepareCommand
                 "humaneval" => throw new ArgumentException("--task humaneval has no training split (164 test problems only)"),
                 _ => throw new ArgumentException($"--task: unknown task '{name}'; known: gsm8k, sst2, cola, medqa, arc-e, arc-c"),
             };
+            using var claim = OutputFolder.ClaimFile(result.GetValue(output)!, "--out");
             var locator = EvalDataLocator.Resolve(result.GetValue(dataDir));
             string path = result.GetValue(split) switch
             {

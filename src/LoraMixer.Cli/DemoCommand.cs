@@ -33,6 +33,7 @@ internal static class DemoCommand
         command.SetAction(result => CommonOptions.Run(result, () =>
         {
             string outDir = result.GetValue(output)!;
+            using var claim = OutputFolder.ClaimFolder(outDir, "--out");
             string? baseDir = result.GetValue(baseModel);
             var options = result.GetValue(quick)
                 ? DemoOptions.Quick(outDir, baseDir ?? Path.Combine(outDir, "quick-base-model"))

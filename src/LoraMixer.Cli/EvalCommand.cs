@@ -66,6 +66,9 @@ internal static class EvalCommand
                 throw new ArgumentException("--samples applies to humaneval only (pass@k); add humaneval to --tasks or drop --samples");
             if (selected.Contains(EvalTask.HumanEval) && !options.CodeExecution.AllowCodeExecution)
                 throw new ArgumentException("humaneval runs generated code; add --allow-code-execution to permit it (best-effort isolation, not a sandbox)");
+            // Checked before the evaluation, so a bad --out never costs the results.
+            string? outPath = result.GetValue(output) is string o ? Path.GetFullPath(o) : null;
+            using var claim = outPath is null ? null : OutputFolder.ClaimFile(outPath, "--out");
             var locator = EvalDataLocator.Resolve(result.GetValue(dataDir));
             var evaluators = selected.Select(t => TaskEvaluators.Create(t, locator, m => Console.Error.WriteLine("warning: " + m))).ToArray();
 
@@ -91,7 +94,7 @@ internal static class EvalCommand
                 results.Add(r!);
                 Console.WriteLine(Describe(r!));
             }
-            if (result.GetValue(output) is string outPath)
+            if (outPath is not null)
             {
                 var json = new JsonObject
                 {
@@ -103,11 +106,7 @@ internal static class EvalCommand
                     ["seed"] = options.Seed,
                     ["results"] = new JsonArray(results.Select(ToJson).ToArray()),
                 };
-                string full = Path.GetFullPath(outPath);
-                Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-                string tmp = full + ".tmp";
-                File.WriteAllText(tmp, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-                File.Move(tmp, full, overwrite: true);
+                OutputFolder.WriteText(outPath, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
                 Console.WriteLine($"wrote {outPath}");
             }
             return 0;

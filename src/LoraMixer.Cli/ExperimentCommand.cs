@@ -29,6 +29,7 @@ internal static class ExperimentCommand
             if (result.GetValue(dataDir) is string d) recipe = recipe with { DataDir = d };
             recipe.Validate();
             string runDir = result.GetValue(output) ?? Path.Combine("runs", recipe.Name);
+            using var claim = OutputFolder.ClaimFolder(runDir, "--out");
             try
             {
                 ExperimentRunner.Run(recipe, runDir, (title, work) => TrainingDisplay.Run(title, work),

@@ -53,8 +53,16 @@ internal static class GenerateCommand
 
             if (prompts.Length == 1)
             {
-                Console.Write(prompts[0]);
-                generator.Generate(prompts, options, (_, text) => { Console.Write(text); Console.Out.Flush(); });
+                // The prompt is echoed with the first new text (or at the end), never before a refusal such as an over-long prompt.
+                bool echoed = false;
+                void Echo()
+                {
+                    if (echoed) return;
+                    echoed = true;
+                    Console.Write(prompts[0]);
+                }
+                generator.Generate(prompts, options, (_, text) => { Echo(); Console.Write(text); Console.Out.Flush(); });
+                Echo();
                 Console.WriteLine();
                 return 0;
             }

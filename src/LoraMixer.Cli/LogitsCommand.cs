@@ -26,6 +26,8 @@ internal static class LogitsCommand
         {
             string dir = result.GetValue(model)!;
             adaptation.Validate(result);
+            string path = result.GetValue(output)!;
+            using var claim = OutputFolder.ClaimFile(path, "--out");
             int[] tokens = (result.GetValue(ids), result.GetValue(text)) switch
             {
                 (string list, null) => ParseIds(list),
@@ -35,6 +37,9 @@ internal static class LogitsCommand
             using var lm = ModelLoader.LoadCausalLM(dir, CommonOptions.ResolveDevice(result, device));
             using var adapted = adaptation.Apply(result, lm);
             if (tokens.Length == 0) throw new ArgumentException("--ids is empty");
+            if (tokens.Length > lm.MaxPositionEmbeddings)
+                throw new ArgumentException(
+                    $"the sequence has {tokens.Length} tokens but the model accepts at most {lm.MaxPositionEmbeddings} (max_position_embeddings); give fewer --ids or a shorter --text");
             int bad = Array.FindIndex(tokens, t => t < 0 || t >= lm.VocabSize);
             if (bad >= 0) throw new ArgumentException($"--ids: id {tokens[bad]} at position {bad} is outside the vocabulary [0, {lm.VocabSize})");
 
@@ -42,7 +47,6 @@ internal static class LogitsCommand
             using var scope = NewDisposeScope();
             var input = tensor(tokens.Select(t => (long)t).ToArray(), new long[] { 1, tokens.Length }).to(lm.Device);
             var logits = lm.Forward(input)[0].to(CPU);
-            string path = result.GetValue(output)!;
             NpyFile.WriteFloat32(path, logits);
             Console.Error.WriteLine($"wrote {path}: float32 [{tokens.Length}, {lm.VocabSize}]");
             return 0;

@@ -83,6 +83,7 @@ internal static class LoraTrainCommand
             };
             settings.Validate();
             OutputFolder.CheckReplaceable(dir, "--out", IsAdapterRun, "a LoRA adapter or training folder");
+            using var claim = OutputFolder.ClaimFolder(dir, "--out");
             var records = JsonlDataset.Load(result.GetValue(data)!);
             var tokenizer = TokenizerLoader.Load(modelDir);
             using var lm = ModelLoader.LoadCausalLM(modelDir, CommonOptions.ResolveDevice(result, device));

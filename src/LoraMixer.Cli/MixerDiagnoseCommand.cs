@@ -35,12 +35,7 @@ internal static class MixerDiagnoseCommand
         {
             string mixerDir = result.GetValue(dir)!;
             string? outPath = result.GetValue(output) is { } o ? Path.GetFullPath(o) : null;
-            if (outPath is not null)
-            {
-                if (Directory.Exists(outPath)) throw new ArgumentException($"--out {outPath} is a folder; give a file name such as diagnosis.json");
-                string? parent = Path.GetDirectoryName(outPath);
-                if (parent is not null && !Directory.Exists(parent)) throw new ArgumentException($"--out: folder {parent} does not exist");
-            }
+            using var claim = outPath is null ? null : OutputFolder.ClaimFile(outPath, "--out");
             int n = result.GetValue(limit), batch = result.GetValue(batchSize), length = result.GetValue(maxLength);
             if (n < 0) throw new ArgumentException($"--limit must be 0 (all) or more, got {n}");
             if (batch < 1) throw new ArgumentException($"--batch-size must be at least 1, got {batch}");

@@ -32,7 +32,7 @@ internal static class MixerInspectCommand
             var table = new Table().AddColumn("field").AddColumn("value").HideHeaders();
             void Row(string k, object? v) => table.AddRow(Markup.Escape(k), Markup.Escape(v?.ToString() ?? "-"));
             Row("base_model", config.BaseModel);
-            Row("architecture", $"{config.Architecture} (hidden {config.HiddenSize}, {config.NumHiddenLayers} layers)");
+            Row("architecture", $"{config.Architecture} (hidden {config.HiddenSize?.ToString() ?? "not recorded"}, {config.NumHiddenLayers?.ToString() ?? "not recorded"} layers)");
             Row("targets", string.Join(", ", config.Targets));
             Row("router_scope", config.RouterScope == RouterScope.Block ? "block" : "projection");
             Row("router_input", RouterPreset.Spell(config.RouterInput));

@@ -36,7 +36,7 @@ internal static class MixerTrainCommand
         var topK = new Option<int>("--top-k") { Description = "Experts per token at inference (and in straight-through training)", DefaultValueFactory = _ => RoutingSettings.DefaultTopK };
         var scope = new Option<string>("--router-scope") { Description = "One router per block (serial attention routing) or per projection", DefaultValueFactory = _ => "block" };
         scope.AcceptOnlyFromAmong("block", "projection");
-        var targets = new Option<string?>("--targets") { Description = "Comma-separated projections that carry experts (default q_proj,k_proj,v_proj,o_proj; in_proj,out_proj for Mamba)" };
+        var targets = new Option<string?>("--targets") { Description = "Comma-separated projections that carry experts (joint default q_proj,k_proj,v_proj,o_proj, in_proj,out_proj for Mamba; plug-and-play default: every module the adapters adapt)" };
         var temperature = new Option<double>("--temperature") { Description = "Router softmax temperature τ", DefaultValueFactory = _ => 1.0 };
         var rslAlpha = new Option<double>("--rsl-alpha") { Description = "RSL balance weight α", DefaultValueFactory = _ => 0.01 };
         var rslLambda = new Option<double>("--rsl-lambda") { Description = "RSL entropy weight λ", DefaultValueFactory = _ => 0.01 };
@@ -162,6 +162,7 @@ internal static class MixerTrainCommand
             };
             stage2.Routing.Validate(expertNames.Count);
             OutputFolder.CheckReplaceable(outDir, "--out", d => File.Exists(Path.Combine(d, "mixer_config.json")), "a LoRA-Mixer folder");
+            using var claim = OutputFolder.ClaimFolder(outDir, "--out");
 
             var tokenizer = TokenizerLoader.Load(modelDir);
             var torchDevice = CommonOptions.ResolveDevice(result, device);

@@ -42,6 +42,7 @@ internal static class PretrainCommand
             if (!(settings.LearningRate > 0) || double.IsInfinity(settings.LearningRate))
                 throw new ArgumentException($"--lr must be a positive number, got {settings.LearningRate}");
             OutputFolder.CheckReplaceable(dir, "--out", DefaultModel.Exists, "a model folder");
+            using var claim = OutputFolder.ClaimFolder(dir, "--out");
 
             TrainingSummary summary = TrainingDisplay.Run("pretrain", (progress, ct) => DefaultModel.Pretrain(dir, settings, progress, ct));
             if (summary.Interrupted)

@@ -15,8 +15,10 @@ internal static class ReportCommand
         command.SetAction(result => CommonOptions.Run(result, () =>
         {
             string dir = result.GetValue(runDir)!;
+            string outDir = result.GetValue(output) ?? Path.Combine(dir, "report");
             var results = ExperimentResults.Load(dir);
-            var written = ExperimentReport.Write(results, result.GetValue(output) ?? Path.Combine(dir, "report"));
+            using var claim = OutputFolder.ClaimFolder(outDir, "--out");
+            var written = ExperimentReport.Write(results, outDir);
             Print(ScoreTable.Of(results, ExperimentReport.MainMethods(results)), results);
             foreach (string path in written) Console.WriteLine($"wrote {path}");
             return 0;

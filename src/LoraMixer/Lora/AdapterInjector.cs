@@ -41,6 +41,9 @@ public static class AdapterInjector
         foreach (var target in targets)
         {
             var w = adapter.Modules[target.ModuleName];
+            if (w.Bias is not null && target.Linear.bias is null)
+                throw new AdapterMismatchException(
+                    $"adapter '{adapter.Name}' saves a bias for '{target.ModuleName}' (\"bias\": \"{adapter.Config.Bias}\" in {LoraConfig.FileName}), but that linear of the base model has none; use an adapter trained for this base model");
             var lora = new LoraLinear(target.Linear, w.Rank, w.Scaling);
             lora.SetWeights(w.A.to(model.Device), w.B.to(model.Device));
             if (w.Bias is not null)

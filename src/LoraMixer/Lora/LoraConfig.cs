@@ -164,6 +164,26 @@ public sealed record LoraConfig
         return TargetModules.Any(t => moduleName == t || moduleName.EndsWith("." + t, StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// This config narrowed to <paramref name="modules"/> (full names it selects), so that it targets exactly
+    /// what an adapter keeps: list entries that select none of them are removed; a regex becomes the list of
+    /// the names themselves. Ranks, alphas and the rest are unchanged.
+    /// </summary>
+    /// <exception cref="ArgumentException">A name is not selected by this config, or none is given.</exception>
+    public LoraConfig RestrictedTo(IReadOnlyCollection<string> modules)
+    {
+        ArgumentNullException.ThrowIfNull(modules);
+        if (modules.Count == 0) throw new ArgumentException("an adapter config must select at least one module", nameof(modules));
+        var foreign = modules.FirstOrDefault(m => !IsTarget(m));
+        if (foreign is not null) throw new ArgumentException($"module '{foreign}' is not selected by this config", nameof(modules));
+        if (TargetModulesRegex is not null)
+            return this with { TargetModulesRegex = null, TargetModules = modules.Order(StringComparer.Ordinal).ToArray() };
+        return this with
+        {
+            TargetModules = TargetModules.Where(t => modules.Any(m => m == t || m.EndsWith("." + t, StringComparison.Ordinal))).ToArray(),
+        };
+    }
+
     /// <summary>The rank of a module: the first matching <see cref="RankPattern"/> entry, else <see cref="R"/>.</summary>
     public int RankFor(string moduleName) =>
         PatternKey(RankPattern.Keys, moduleName) is string key ? RankPattern[key] : R;

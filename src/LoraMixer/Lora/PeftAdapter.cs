@@ -80,6 +80,9 @@ public sealed class PeftAdapter : IDisposable
             foreach (var (module, byPart) in parts)
             {
                 string where = $"{weightsPath}: module '{module}'";
+                if (!byPart.ContainsKey(PeftKeys.LoraA) && !byPart.ContainsKey(PeftKeys.LoraB) && config.Bias == "all")
+                    throw new ModelFormatException(
+                        $"{where} has only a bias ('{byPart[PeftKeys.Bias]}'): {LoraConfig.FileName} field \"bias\" is \"all\", which also saves biases of modules without a LoRA; those are not supported, use an adapter trained with \"bias\": \"none\"");
                 if (!byPart.TryGetValue(PeftKeys.LoraA, out string? aKey) || !byPart.TryGetValue(PeftKeys.LoraB, out string? bKey))
                 {
                     string has = byPart.ContainsKey(PeftKeys.LoraA) ? "lora_A" : byPart.ContainsKey(PeftKeys.LoraB) ? "lora_B" : "only a bias";
@@ -106,8 +109,18 @@ public sealed class PeftAdapter : IDisposable
                     throw new ModelFormatException($"{where}: bias {Format(file.Tensors[biasKey].Shape)} does not match lora_B {Format(b)}; expected [{b[0]}]");
 
                 using var scope = torch.NewDisposeScope();
-                modules[module] = new LoraWeights(file.Read(aKey), file.Read(bKey), config.ScalingFor(module), config.AlphaFor(module),
-                    biasKey is null ? null : file.Read(biasKey));
+                modules[module] = new LoraWeights(Finite(aKey), Finite(bKey), config.ScalingFor(module), config.AlphaFor(module),
+                    biasKey is null ? null : Finite(biasKey));
+
+                // NaN or infinite weights would load and turn every logit into NaN.
+                Tensor Finite(string key)
+                {
+                    var t = file.Read(key);
+                    if (!t.isfinite().all().item<bool>())
+                        throw new ModelFormatException(
+                            $"adapter {name ?? FolderName(dir)}: tensor '{key}' in {weightsPath} holds NaN or infinite values; the adapter is damaged, train or export it again");
+                    return t;
+                }
             }
         }
         catch

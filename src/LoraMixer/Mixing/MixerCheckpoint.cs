@@ -86,6 +86,10 @@ public static class MixerCheckpoint
                 var adapter = PeftAdapter.Load(path, expert.Name);
                 adapters.Add(adapter);
                 adapter.CheckAgainst(shapes, $"the base model of mixer {dir}");
+                var outside = TargetLinears.Targetable(model).Where(PlugAndPlayTargets.ShortNames(adapter).Except(config.Targets).Contains).ToArray();
+                if (outside.Length > 0)
+                    throw new ModelFormatException(
+                        $"{dir}: expert '{expert.Name}' holds {string.Join(", ", outside)}, outside the mixer's targets [{string.Join(", ", config.Targets)}]; add them to \"targets\" in mixer_config.json");
             }
             var mixer = FromAdapters(model, config, adapters);
             if (freshRouters is null) LoadRouters(mixer, Path.Combine(dir, RouterFile));
@@ -97,21 +101,42 @@ public static class MixerCheckpoint
         }
     }
 
-    /// <summary>Builds a mixer over existing adapters (plug-and-play); routers start at zero.</summary>
+    /// <summary>
+    /// Builds a mixer over existing adapters (plug-and-play); routers start at zero. Experts may adapt
+    /// different modules: an expert contributes nothing on a projection it does not adapt. Modules outside
+    /// <see cref="MixerConfig.Targets"/> are left out (<see cref="PlugAndPlayTargets.Select"/> chooses the
+    /// targets and names what they leave out); such an expert's config is narrowed to what it keeps
+    /// (<see cref="LoraConfig.RestrictedTo"/>), so a saved expert's <c>adapter_config.json</c> targets exactly
+    /// the modules its weights hold.
+    /// </summary>
+    /// <exception cref="AdapterMismatchException">
+    /// An adapter does not fit the base, adapts none of the targets, or saves biases (<c>bias</c> other than
+    /// <c>none</c> with bias tensors), which a mixer cannot keep per expert.
+    /// </exception>
     public static LoraMixerModel FromAdapters(ICausalLM model, MixerConfig config, IReadOnlyList<PeftAdapter> adapters)
     {
         if (adapters.Count != config.Experts.Count)
             throw new ArgumentException($"{config.Experts.Count} experts in the config, {adapters.Count} adapters given");
         var shapes = TargetLinears.WeightShapes(model);
-        foreach (var a in adapters) a.CheckAgainst(shapes, $"the base model ({ModelStructure.Describe(model).Architecture})");
-        var layouts = adapters
-            .Select(a => (Func<string, (int Rank, double Scaling)?>)(m => a.Modules.TryGetValue(m, out var w) ? (w.Rank, w.Scaling) : null))
-            .ToArray();
-        var uncovered = adapters.Where(a => !a.Modules.Keys.Any(m => config.Targets.Contains(m[(m.LastIndexOf('.') + 1)..]))).Select(a => a.Name).ToArray();
+        foreach (var a in adapters)
+        {
+            a.CheckAgainst(shapes, $"the base model ({ModelStructure.Describe(model).Architecture})");
+            if (a.Modules.FirstOrDefault(m => m.Value.Bias is not null) is { Value: not null } biased)
+                throw new AdapterMismatchException(
+                    $"adapter {Describe(a)}: {LoraConfig.FileName} field \"bias\" is \"{a.Config.Bias}\" and the weights hold biases (e.g. of {biased.Key}), which a mixer cannot keep one per expert; use an adapter trained with \"bias\": \"none\"");
+        }
+        bool Mixed(string module) => config.Targets.Contains(module[(module.LastIndexOf('.') + 1)..]);
+        var uncovered = adapters.Where(a => !a.Modules.Keys.Any(Mixed)).Select(a => a.Name).ToArray();
         if (uncovered.Length > 0)
             throw new AdapterMismatchException(
                 $"adapter(s) {string.Join(", ", uncovered)} adapt none of the mixer's targets ({string.Join(", ", config.Targets)}); add their modules with --targets");
-        var mixer = LoraMixerModel.Attach(model, config, adapters.Select(a => a.Config).ToArray(), layouts);
+        var layouts = adapters
+            .Select(a => (Func<string, (int Rank, double Scaling)?>)(m => Mixed(m) && a.Modules.TryGetValue(m, out var w) ? (w.Rank, w.Scaling) : null))
+            .ToArray();
+        var configs = adapters
+            .Select(a => a.Modules.Keys.All(Mixed) ? a.Config : a.Config.RestrictedTo(a.Modules.Keys.Where(Mixed).ToArray()))
+            .ToArray();
+        var mixer = LoraMixerModel.Attach(model, config, configs, layouts);
         foreach (var p in mixer.Projections)
             for (int e = 0; e < adapters.Count; e++)
                 if (adapters[e].Modules.TryGetValue(p.ModuleName, out var w))
@@ -126,8 +151,8 @@ public static class MixerCheckpoint
         var (architecture, hidden, layers) = ModelStructure.Describe(model);
         var diffs = new List<string>();
         if (config.Architecture != architecture) diffs.Add($"architecture {config.Architecture} vs {architecture}");
-        if (config.HiddenSize != hidden) diffs.Add($"hidden size {config.HiddenSize} vs {hidden}");
-        if (config.NumHiddenLayers != layers) diffs.Add($"layer count {config.NumHiddenLayers} vs {layers}");
+        if (config.HiddenSize is int h && h != hidden) diffs.Add($"hidden size {h} vs {hidden}");
+        if (config.NumHiddenLayers is int n && n != layers) diffs.Add($"layer count {n} vs {layers}");
         if (diffs.Count > 0)
             throw new AdapterMismatchException(
                 $"mixer {source} was trained for another base model ({config.BaseModel}): {string.Join("; ", diffs)} (mixer vs this model)");
@@ -138,6 +163,11 @@ public static class MixerCheckpoint
         if (!File.Exists(file)) throw new ModelFormatException($"{file} is missing; a mixer folder needs its router weights");
         using var st = SafeTensorsFile.Open(file);
         using var noGrad = no_grad();
+        // Without num_hidden_layers in the config, the router weights are what tie the mixer to its base: none may be left over.
+        var expected = mixer.RouterParameters().Select(p => p.Key).Concat(mixer.Slots.SelectMany(s => new[] { s.Name + ".input_mean", s.Name + ".input_std" })).ToHashSet();
+        if (st.Tensors.Keys.FirstOrDefault(k => !expected.Contains(k)) is string extra)
+            throw new AdapterMismatchException(
+                $"{file}: router weight '{extra}' has no place in this base model ({mixer.Slots.Count} routers, router_scope {(mixer.Config.RouterScope == RouterScope.Block ? "block" : "projection")}); the mixer was trained for another base model");
         foreach (var (key, weight) in mixer.RouterParameters())
         {
             if (!st.Contains(key))
@@ -162,6 +192,9 @@ public static class MixerCheckpoint
             slot.Router.SetStandardization(mean, std);
         }
     }
+
+    private static string Describe(PeftAdapter adapter) =>
+        adapter.Directory.Length > 0 ? $"{adapter.Directory} ('{adapter.Name}')" : $"'{adapter.Name}'";
 
     private static void ReplaceDirectory(string source, string destination)
     {

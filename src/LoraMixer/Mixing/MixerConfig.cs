@@ -18,10 +18,10 @@ public sealed record MixerConfig
     public required string BaseModel { get; init; }
     /// <summary>HF architecture of the base, e.g. <c>LlamaForCausalLM</c>.</summary>
     public required string Architecture { get; init; }
-    /// <summary>Hidden size of the base (checked at load).</summary>
-    public required int HiddenSize { get; init; }
-    /// <summary>Number of blocks of the base (checked at load).</summary>
-    public required int NumHiddenLayers { get; init; }
+    /// <summary>Hidden size of the base, checked against the base at load; optional (it follows from the base and the router weights).</summary>
+    public int? HiddenSize { get; init; }
+    /// <summary>Number of blocks of the base, checked against the base at load; optional (it follows from the base and the router weights).</summary>
+    public int? NumHiddenLayers { get; init; }
     /// <summary>Short names of the mixed projections.</summary>
     public IReadOnlyList<string> Targets { get; init; } = Lora.TargetLinears.AttentionProjections;
     /// <summary>Block (default) or per-projection routers.</summary>
@@ -70,13 +70,18 @@ public sealed record MixerConfig
     {
         string Str(string key) => json[key]?.GetValueKind() == JsonValueKind.String ? json[key]!.GetValue<string>()
             : throw new ModelFormatException($"{file}: '{key}' must be a string");
-        int Int(string key, int? fallback = null)
+        int Int(string key, int? fallback = null) =>
+            OptionalInt(key) ?? fallback ?? throw new ModelFormatException($"{file}: '{key}' must be an integer");
+        int? OptionalInt(string key)
         {
             var node = json[key];
-            if (node is null && fallback is int f) return f;
-            if (node?.GetValueKind() == JsonValueKind.Number && int.TryParse(node.ToJsonString(), out int v)) return v;
+            if (node is null) return null;
+            if (node.GetValueKind() == JsonValueKind.Number && int.TryParse(node.ToJsonString(), out int v)) return v;
             throw new ModelFormatException($"{file}: '{key}' must be an integer");
         }
+        int? Positive(string key) => OptionalInt(key) is int v && v < 1
+            ? throw new ModelFormatException($"{file}: '{key}' is {v}; give the base model's value or leave the field out")
+            : OptionalInt(key);
         T Parsed<T>(Func<T> parse)
         {
             try
@@ -102,8 +107,8 @@ public sealed record MixerConfig
         {
             BaseModel = json["base_model"]?.GetValue<string>() ?? "",
             Architecture = Str("architecture"),
-            HiddenSize = Int("hidden_size"),
-            NumHiddenLayers = Int("num_hidden_layers"),
+            HiddenSize = Positive("hidden_size"),
+            NumHiddenLayers = Positive("num_hidden_layers"),
             Targets = targets,
             RouterScope = scope switch
             {
@@ -132,24 +137,23 @@ public sealed record MixerConfig
     }
 
     /// <summary>The config as JSON.</summary>
-    public JsonObject ToJson() => new()
+    public JsonObject ToJson()
     {
-        ["format"] = FormatTag,
-        ["base_model"] = BaseModel,
-        ["architecture"] = Architecture,
-        ["hidden_size"] = HiddenSize,
-        ["num_hidden_layers"] = NumHiddenLayers,
-        ["targets"] = new JsonArray(Targets.Select(t => (JsonNode)JsonValue.Create(t)!).ToArray()),
-        ["router_scope"] = RouterScope == RouterScope.Block ? "block" : "projection",
-        ["router_input"] = RouterPreset.Spell(RouterInput),
-        ["router_input_norm"] = RouterPreset.Spell(RouterInputNorm),
-        ["routing_granularity"] = RouterPreset.Spell(RoutingGranularity),
-        ["top_k"] = TopK,
-        ["renormalize"] = Renormalize,
-        ["router_temperature"] = RouterTemperature,
-        ["experts"] = new JsonArray(Experts.Select(e => (JsonNode)new JsonObject { ["name"] = e.Name, ["path"] = e.Path }).ToArray()),
-        ["training"] = Training.DeepClone(),
-    };
+        var json = new JsonObject { ["format"] = FormatTag, ["base_model"] = BaseModel, ["architecture"] = Architecture };
+        if (HiddenSize is int hidden) json["hidden_size"] = hidden;
+        if (NumHiddenLayers is int layers) json["num_hidden_layers"] = layers;
+        json["targets"] = new JsonArray(Targets.Select(t => (JsonNode)JsonValue.Create(t)!).ToArray());
+        json["router_scope"] = RouterScope == RouterScope.Block ? "block" : "projection";
+        json["router_input"] = RouterPreset.Spell(RouterInput);
+        json["router_input_norm"] = RouterPreset.Spell(RouterInputNorm);
+        json["routing_granularity"] = RouterPreset.Spell(RoutingGranularity);
+        json["top_k"] = TopK;
+        json["renormalize"] = Renormalize;
+        json["router_temperature"] = RouterTemperature;
+        json["experts"] = new JsonArray(Experts.Select(e => (JsonNode)new JsonObject { ["name"] = e.Name, ["path"] = e.Path }).ToArray());
+        json["training"] = Training.DeepClone();
+        return json;
+    }
 
     /// <summary>Writes <c>mixer_config.json</c> atomically.</summary>
     public void Save(string mixerDir)

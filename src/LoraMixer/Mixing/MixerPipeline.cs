@@ -151,11 +151,14 @@ public sealed class MixerPipeline(string baseModelDir, ITokenizer tokenizer, Dev
         try
         {
             foreach (var (name, path) in paths) adapters.Add(PeftAdapter.Load(path, name));
+            // The union of the adapters' modules unless the caller narrows it; what a narrower choice leaves out is said.
+            var chosen = PlugAndPlayTargets.Select(model, adapters, source.Targets);
+            if (chosen.DroppedSummary is string dropped) log?.Invoke(dropped);
             var (architecture, hidden, layers) = ModelStructure.Describe(model);
             var config = design(new MixerConfig
             {
                 BaseModel = _baseDir, Architecture = architecture, HiddenSize = hidden, NumHiddenLayers = layers,
-                Targets = source.Targets ?? TargetsOf(adapters),
+                Targets = chosen.Targets,
                 Experts = paths.Select(p => new MixerExpert(p.Name, "experts/" + p.Name)).ToArray(),
             });
             return MixerCheckpoint.FromAdapters(model, config, adapters);
@@ -165,10 +168,6 @@ public sealed class MixerPipeline(string baseModelDir, ITokenizer tokenizer, Dev
             foreach (var a in adapters) a.Dispose();
         }
     }
-
-    /// <summary>The projections the adapters adapt, as short names (the union over all adapters).</summary>
-    private static IReadOnlyList<string> TargetsOf(IReadOnlyList<PeftAdapter> adapters) =>
-        adapters.SelectMany(a => a.Modules.Keys).Select(m => m[(m.LastIndexOf('.') + 1)..]).Distinct().Order(StringComparer.Ordinal).ToArray();
 
     private IReadOnlyDictionary<string, string>? Names(string stage) =>
         settingNames is null ? null : settingNames
