@@ -37,21 +37,25 @@ internal static class DemoCommand
             string? baseDir = result.GetValue(baseModel);
             var options = result.GetValue(quick)
                 ? DemoOptions.Quick(outDir, baseDir ?? Path.Combine(outDir, "quick-base-model"))
-                : new DemoOptions { OutputDir = outDir, BaseModelDir = baseDir };
-            if (result.GetValue(arch) == "mamba" && !result.GetValue(quick))
-                options = DemoOptions.MambaDefaults(options); // Mamba trains ~4x slower on CPU: fewer steps by default
+                : new DemoOptions { OutputDir = outDir, Recipe = DemoRunner.DefaultRecipe with { BaseModel = baseDir is null ? "default" : Path.GetFullPath(baseDir) } };
+            if (result.GetValue(arch) == "mamba")
+                options = result.GetValue(quick) ? options with { Recipe = options.Recipe with { Arch = "mamba" } }
+                    : DemoOptions.MambaDefaults(options); // Mamba trains ~4x slower on CPU: fewer steps by default
+            var preset = router.Resolve(result);
+            var recipe = options.Recipe.WithPreset(preset);
             options = options with
             {
-                Seed = result.GetValue(seed),
-                Arch = result.GetValue(arch)!,
                 Device = CommonOptions.ResolveDevice(result, device),
-                TrainPerTask = result.GetValue(trainPerTask) ?? options.TrainPerTask,
-                Stage1Steps = result.GetValue(stage1Steps) ?? options.Stage1Steps,
-                Stage2Steps = result.GetValue(stage2Steps) ?? options.Stage2Steps,
-                LoraLearningRate = result.GetValue(lr) ?? options.LoraLearningRate,
-                RouterLearningRate = result.GetValue(routerLr) ?? options.RouterLearningRate,
-                Router = router.Resolve(result),
-                Rank = result.GetValue(rank) ?? options.Rank,
+                Recipe = recipe with
+                {
+                    Seeds = [result.GetValue(seed)],
+                    Stage1Samples = result.GetValue(trainPerTask) ?? recipe.Stage1Samples,
+                    Stage1Steps = result.GetValue(stage1Steps) ?? recipe.Stage1Steps,
+                    Stage2Steps = result.GetValue(stage2Steps) ?? recipe.Stage2Steps,
+                    Lr = result.GetValue(lr) ?? recipe.Lr,
+                    RouterLr = result.GetValue(routerLr) ?? preset.Stage2LearningRate,
+                    Rank = result.GetValue(rank) ?? recipe.Rank,
+                },
                 Pretrain = options.Pretrain with { Steps = result.GetValue(pretrainSteps) ?? options.Pretrain.Steps },
             };
             var demo = DemoRunner.Run(options, (title, work) => TrainingDisplay.Run(title, work), line => AnsiConsole.MarkupLine($"[grey]»[/] {Markup.Escape(line)}"));

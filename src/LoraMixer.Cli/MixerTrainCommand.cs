@@ -160,7 +160,7 @@ internal static class MixerTrainCommand
                 Temperature = tau,
                 Scope = result.GetValue(scope) == "projection" ? RouterScope.Projection : RouterScope.Block,
             };
-            stage2.Routing.Validate(expertNames.Count);
+            stage2.Validate(expertNames.Count);
             OutputFolder.CheckReplaceable(outDir, "--out", d => File.Exists(Path.Combine(d, "mixer_config.json")), "a LoRA-Mixer folder");
             using var claim = OutputFolder.ClaimFolder(outDir, "--out");
 

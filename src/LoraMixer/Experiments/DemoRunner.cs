@@ -23,32 +23,17 @@ public static class DemoRunner
     /// <summary>The demo's method labels, in table order.</summary>
     public static IReadOnlyList<string> MethodNames => Methods.Select(m => ExperimentMethods.Get(m).Label).ToArray();
 
-    /// <summary>The experiment recipe the demo runs.</summary>
-    public static ExperimentRecipe Recipe(DemoOptions options) => new()
+    /// <summary>
+    /// The demo's recipe: the toy suite's tasks, the demo's methods, one seed, the default model and the
+    /// recipe defaults (sizes, learning rates, the default router), with sequences of at most 64 tokens.
+    /// </summary>
+    public static ExperimentRecipe DefaultRecipe { get; } = new()
     {
         Name = "demo",
-        BaseModel = options.BaseModelDir is string dir ? Path.GetFullPath(dir) : "default",
-        Arch = options.Arch,
         Tasks = DemoSuite.Tasks.Select(t => t.Name).ToArray(),
-        Stage1Samples = options.TrainPerTask,
-        Stage1Steps = options.Stage1Steps,
-        Stage2Samples = options.Stage2Samples,
-        Stage2Steps = options.Stage2Steps,
-        Rank = options.Rank,
-        TopK = options.TopK,
-        BatchSize = options.BatchSize,
         MaxLength = 64,
-        Lr = options.LoraLearningRate,
-        RouterLr = options.RouterLearningRate ?? options.Router.Stage2LearningRate,
-        RouterPreset = options.Router.Name,
-        RouterInput = RouterPreset.Spell(options.Router.Input),
-        RouterInputNorm = RouterPreset.Spell(options.Router.InputNorm),
-        RoutingGranularity = RouterPreset.Spell(options.Router.Granularity),
-        RouterSupervision = options.Router.Supervision,
-        Stage2Routing = options.Router.Stage2Routing == RoutingMode.StraightThrough ? "straight_through" : "soft",
         Methods = Methods,
-        Seeds = [options.Seed],
-        DemoTestPerTask = options.TestPerTask,
+        Seeds = [0],
     };
 
     /// <summary>Runs the demo afresh; <paramref name="log"/> receives one line per phase.</summary>
@@ -56,8 +41,11 @@ public static class DemoRunner
     {
         var clock = Stopwatch.StartNew();
         string outDir = Path.GetFullPath(options.OutputDir);
-        var recipe = Recipe(options);
-        string seedDir = Path.Combine(outDir, $"seed-{options.Seed}");
+        var recipe = options.Recipe;
+        recipe.Validate();
+        if (recipe.Seeds.Count != 1) throw new ArgumentException($"the demo runs one seed, got {recipe.Seeds.Count}; use `experiment run` for several");
+        int seed = recipe.Seeds[0];
+        string seedDir = Path.Combine(outDir, $"seed-{seed}");
         // The demo always trains afresh: results of an earlier run (perhaps of older code) are never reused.
         if (Directory.Exists(seedDir)) Directory.Delete(seedDir, recursive: true);
         foreach (string file in new[] { ExperimentRunner.RecipeFile, ExperimentManifest.FileName })
@@ -65,11 +53,11 @@ public static class DemoRunner
         Directory.CreateDirectory(outDir);
 
         // The suite as JSONL, so that every method can be rerun from the command line (lora train, mixer train, mixer diagnose).
-        var data = new ExperimentTasks(recipe, options.Seed, null);
+        var data = new ExperimentTasks(recipe, seed, null);
         Directory.CreateDirectory(Path.Combine(outDir, "data"));
         JsonlDataset.Write(Path.Combine(outDir, "data", "train.jsonl"), data.Train);
         JsonlDataset.Write(Path.Combine(outDir, "data", "test.jsonl"), data.HeldOutRecords);
-        log($"suite: {recipe.Tasks.Count} tasks ({string.Join(", ", recipe.Tasks)}), {options.TrainPerTask} training and {options.TestPerTask} test items each; data in {Path.Combine(outDir, "data")}");
+        log($"suite: {recipe.Tasks.Count} tasks ({string.Join(", ", recipe.Tasks)}), {recipe.Stage1Samples} training and {recipe.DemoTestPerTask} test items each; data in {Path.Combine(outDir, "data")}");
 
         ExperimentRunner.Run(recipe, outDir, host, log, options.Device, options.Pretrain);
 
@@ -79,7 +67,7 @@ public static class DemoRunner
         string architecture = "";
         foreach (string id in Methods)
         {
-            var result = MethodResult.Load(Path.Combine(seedDir, "results", id + ".json"), options.Seed);
+            var result = MethodResult.Load(Path.Combine(seedDir, "results", id + ".json"), seed);
             rows.Add(new DemoMethodResult(result.Label, result.Scores.ToDictionary(s => s.Key, s => s.Value.Value),
                 result.TrainableParams ?? 0, result.TokensPerSecond ?? 0));
             foreach (var (stage, path) in result.TrainLogs) logs.TryAdd(stage, Path.Combine(outDir, path));

@@ -129,6 +129,17 @@ public sealed record ExperimentRecipe
         Mixing.RouterPreset.Parse(RouterPreset).Override(RouterInput, RouterInputNorm, RoutingGranularity, RouterSupervision, Stage2Routing,
             ("router_input", "router_input_norm", "routing_granularity", "router_supervision", "stage2_routing"));
 
+    /// <summary>This recipe with <paramref name="preset"/>'s router design written out in full (name and every field).</summary>
+    public ExperimentRecipe WithPreset(Mixing.RouterPreset preset) => this with
+    {
+        RouterPreset = preset.Name,
+        RouterInput = Mixing.RouterPreset.Spell(preset.Input),
+        RouterInputNorm = Mixing.RouterPreset.Spell(preset.InputNorm),
+        RoutingGranularity = Mixing.RouterPreset.Spell(preset.Granularity),
+        RouterSupervision = preset.Supervision,
+        Stage2Routing = preset.Stage2Routing == Mixing.RoutingMode.StraightThrough ? "straight_through" : "soft",
+    };
+
     /// <summary>The recipe as JSON (what the run folder keeps).</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 

@@ -96,14 +96,12 @@ public sealed class MixerPipeline(string baseModelDir, ITokenizer tokenizer, Dev
     public TrainedMixer TrainRouters(Paradigm paradigm, ExpertSource experts, IReadOnlyList<TrainingRecord> records,
         IReadOnlyList<string> tasks, RouterTraining settings, string? outDir, JsonObject? extraRecord = null)
     {
-        settings.Training.Validate();
-        settings.Loss.Validate();
         if (paradigm == Paradigm.Joint && experts.MixerDir is null)
             throw new ArgumentException("joint stage 2 continues from the stage-1 experts' folder, not from separate adapters");
         if (paradigm == Paradigm.PlugAndPlay && settings.Loss.Beta > 0)
             throw new ArgumentException("β > 0 trains the experts in stage 2, which only joint training does; plug-and-play experts stay frozen (set β to 0)");
         var names = experts.Names;
-        settings.Routing.Validate(names.Count);
+        settings.Validate(names.Count);
         bool trainExperts = paradigm == Paradigm.Joint && settings.Loss.Beta > 0;
 
         var model = ModelLoader.LoadCausalLM(_baseDir, device);

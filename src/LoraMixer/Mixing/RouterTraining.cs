@@ -24,4 +24,16 @@ public sealed record RouterTraining
 
     /// <summary>The routing of stage-2 training.</summary>
     public RoutingSettings Routing => new(Preset.Stage2Routing, TopK, Renormalize: true, Temperature);
+
+    /// <summary>The top-k routing the trained mixer uses at inference.</summary>
+    public RoutingSettings Inference => new(RoutingMode.TopK, TopK, Renormalize: true, Temperature);
+
+    /// <summary>Checks k, τ and the losses against <paramref name="experts"/> experts before any work starts.</summary>
+    public void Validate(int experts)
+    {
+        Routing.Validate(experts);
+        Inference.Validate(experts);
+        Loss.Validate();
+        Training.Validate();
+    }
 }

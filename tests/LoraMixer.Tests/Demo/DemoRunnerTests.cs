@@ -68,7 +68,8 @@ public sealed class DemoRunnerTests
     public void Quick_demo_runs_on_a_Mamba_base_with_experts_on_in_proj_and_out_proj()
     {
         string outDir = TestPaths.NewTempDir();
-        var options = DemoOptions.Quick(outDir, Path.Combine(outDir, "base")) with { Arch = "mamba" };
+        var quick = DemoOptions.Quick(outDir, Path.Combine(outDir, "base"));
+        var options = quick with { Recipe = quick.Recipe with { Arch = "mamba" } };
         var result = DemoRunner.Run(options, (_, work) => work(null!, default), _ => { });
         Assert.Equal("MambaForCausalLM", result.Architecture);
         Assert.Equal(DemoRunner.MethodNames, result.Methods.Select(m => m.Method));
