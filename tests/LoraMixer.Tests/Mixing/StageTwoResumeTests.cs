@@ -1,5 +1,4 @@
 using LoraMixer.Mixing;
-using LoraMixer.Models;
 using LoraMixer.Tests.Training;
 using LoraMixer.Training;
 using static LoraMixer.Tests.Mixing.MixerTrainingSupport;
@@ -62,7 +61,6 @@ public sealed class StageTwoResumeTests
         Assert.Equal(summary.FinalLoss!.Value, second.FinalLoss!.Value, 6);
 
         // Guard: the interrupted run stopped before the end, so the resumed part did real work.
-        using var model = LoadBase();
         var (half, _, _) = Run(TestPaths.NewTempDir(), resume: false, stopAfter: 3);
         Assert.Contains(straight, kv => (kv.Value - half[kv.Key]).abs().max().item<float>() > 1e-4);
         int logged = File.ReadLines(Path.Combine(dir, "train_log.jsonl")).Count(l => l.Contains("\"loss\""));

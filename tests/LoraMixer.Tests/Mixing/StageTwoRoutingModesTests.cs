@@ -1,6 +1,5 @@
 using LoraMixer.Data;
 using LoraMixer.Mixing;
-using LoraMixer.Models;
 using LoraMixer.Tests.Training;
 using LoraMixer.Training;
 using static LoraMixer.Tests.Mixing.MixerTrainingSupport;
