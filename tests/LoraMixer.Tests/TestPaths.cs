@@ -5,14 +5,30 @@ public static class TestPaths
 {
     public static string RepoRoot { get; } = FindRepoRoot();
 
-    /// <summary>../shared beside the repository, or null when absent (tests then skip with a reason).</summary>
+    /// <summary>
+    /// ../shared beside the repository, or null when absent (tests then skip with a reason). Setting the
+    /// environment variable LORAMIXER_TESTS_HIDE_SHARED=1 hides it, to check that those tests report as skipped.
+    /// </summary>
     public static string? Shared
     {
         get
         {
+            if (Environment.GetEnvironmentVariable("LORAMIXER_TESTS_HIDE_SHARED") == "1") return null;
             string path = Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared"));
             return Directory.Exists(path) ? path : null;
         }
+    }
+
+    /// <summary>
+    /// The path <paramref name="parts"/> under ../shared; the calling [SkippableFact] is reported as skipped
+    /// (not passed) when ../shared or that file or folder is absent.
+    /// </summary>
+    public static string RequireShared(params string[] parts)
+    {
+        Skip.If(Shared is null, "../shared is not available beside the repository");
+        string path = Path.Combine([Shared!, .. parts]);
+        Skip.IfNot(File.Exists(path) || Directory.Exists(path), $"../shared/{string.Join('/', parts)} is absent");
+        return path;
     }
 
     /// <summary>tests/LoraMixer.Tests/Fixtures in the source tree.</summary>

@@ -57,11 +57,17 @@ def rms_norm(x, weight, eps):
     return x if weight is None else weight * x
 
 
-def mixer(cfg, W, p, u):
-    """u: [T, hidden] -> [T, hidden]."""
+def linear(u, w, b=None):
+    return F.linear(u, w, b)
+
+
+def mixer(cfg, W, p, u, project=None):
+    """u: [T, hidden] -> [T, hidden]. project(name, input, weight, bias) replaces in_proj / out_proj when given
+    (reference_mamba_mixer.py's hook); None = the plain linear."""
+    project = project or (lambda name, x, w, b: linear(x, w, b))
     T = u.shape[0]
     D, N, R, k = d_inner(cfg), cfg["state_size"], time_step_rank(cfg), cfg["conv_kernel"]
-    proj = F.linear(u, W[f"{p}.in_proj.weight"], W.get(f"{p}.in_proj.bias"))  # [T, 2D]
+    proj = project("in_proj", u, W[f"{p}.in_proj.weight"], W.get(f"{p}.in_proj.bias"))  # [T, 2D]
     h, z = proj[:, :D], proj[:, D:]
     # depthwise causal convolution as torch.nn.Conv1d(D, D, k, groups=D, padding=k-1)[..., :T]
     conv = F.conv1d(h.t().unsqueeze(0), W[f"{p}.conv1d.weight"], W.get(f"{p}.conv1d.bias"),
@@ -81,15 +87,18 @@ def mixer(cfg, W, p, u):
         ys.append(state @ C[t])
     y = torch.stack(ys) + h * W[f"{p}.D"]
     y = y * F.silu(z)
-    return F.linear(y, W[f"{p}.out_proj.weight"], W.get(f"{p}.out_proj.bias"))
+    return project("out_proj", y, W[f"{p}.out_proj.weight"], W.get(f"{p}.out_proj.bias"))
 
 
-def forward_weights(cfg, W, ids):
+def forward_weights(cfg, W, ids, projector=None):
+    """projector(layer, n) -> project(name, input, weight, bias), given the normalised mixer input n of the
+    layer (the router input), replaces the layer's in_proj / out_proj; None = the plain model."""
     eps = cfg.get("layer_norm_epsilon", 1e-5)
     x = W["backbone.embeddings.weight"][torch.tensor(ids, dtype=torch.long)]
     for i in range(cfg["num_hidden_layers"]):
         p = f"backbone.layers.{i}"
-        x = x + mixer(cfg, W, f"{p}.mixer", rms_norm(x, W[f"{p}.norm.weight"], eps))
+        n = rms_norm(x, W[f"{p}.norm.weight"], eps)
+        x = x + mixer(cfg, W, f"{p}.mixer", n, projector(i, n) if projector else None)
     x = rms_norm(x, W["backbone.norm_f.weight"], eps)
     head = W.get("lm_head.weight", W["backbone.embeddings.weight"])
     return x @ head.t()

@@ -4,11 +4,10 @@ using LoraMixer.Conversion;
 using LoraMixer.Errors;
 using LoraMixer.IO;
 using TorchSharp;
-using Xunit.Abstractions;
 
 namespace LoraMixer.Tests.Conversion;
 
-public sealed class Llama2cConverterTests(ITestOutputHelper output)
+public sealed class Llama2cConverterTests
 {
     private sealed record TinyModel(int Dim, int Hidden, int Layers, int Heads, int KvHeads, int Vocab, int SeqLen, bool Shared)
     {
@@ -259,21 +258,11 @@ public sealed class Llama2cConverterTests(ITestOutputHelper output)
             Llama2cConverter.Convert(bin, Path.Combine(dir, "tok-missing.bin"), Path.Combine(dir, "out"))).Message);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Converts_stories260K_from_the_shared_folder()
     {
-        if (TestPaths.Shared is not { } shared)
-        {
-            output.WriteLine("Skipped: ../shared is absent, so stories260K.bin is not available.");
-            return;
-        }
-        string bin = Path.Combine(shared, "models", "stories260K", "stories260K.bin");
-        string tokenizer = Path.Combine(shared, "models", "stories260K", "tok512.bin");
-        if (!File.Exists(bin) || !File.Exists(tokenizer))
-        {
-            output.WriteLine($"Skipped: {bin} or {tokenizer} is missing.");
-            return;
-        }
+        string bin = TestPaths.RequireShared("models", "stories260K", "stories260K.bin");
+        string tokenizer = TestPaths.RequireShared("models", "stories260K", "tok512.bin");
         string outDir = Path.Combine(TestPaths.NewTempDir(), "stories260K");
 
         Llama2cConverter.Convert(bin, tokenizer, outDir);

@@ -129,15 +129,10 @@ public sealed class TaskLoaderTests
         Assert.Contains("answerKey", data.SkippedLines[0]);
     }
 
-    [Fact]
+    [SkippableFact]
     public void The_shared_benchmark_files_load_with_their_documented_row_counts()
     {
-        if (TestPaths.Shared is not string shared || !Directory.Exists(Path.Combine(shared, "data")))
-        {
-            Console.WriteLine("skipped: ../shared/data is absent, so the benchmark files are not available");
-            return;
-        }
-        var locator = new EvalDataLocator(Path.Combine(shared, "data"));
+        var locator = new EvalDataLocator(TestPaths.RequireShared("data"));
         Assert.Equal(1319, Gsm8kLoader.Load(locator.PathFor(EvalTask.Gsm8k)).Examples.Count);
         Assert.Equal(164, HumanEvalLoader.Load(locator.PathFor(EvalTask.HumanEval)).Examples.Count);
         Assert.Equal(872, Sst2Loader.Load(locator.PathFor(EvalTask.Sst2)).Examples.Count);

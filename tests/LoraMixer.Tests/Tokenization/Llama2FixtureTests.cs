@@ -21,16 +21,10 @@ public sealed class Llama2FixtureTests(ITestOutputHelper output)
             c.GetProperty("decoded").GetString()!, Ids(c.GetProperty("llama2c_ids"))))];
     }
 
-    private string? Llama2Folder()
+    private static string Llama2Folder()
     {
-        string? shared = TestPaths.Shared;
-        string? folder = shared is null ? null : Path.Combine(shared, "tokenizers", "llama2");
-        if (folder is null || !File.Exists(Path.Combine(folder, "tokenizer.model")))
-        {
-            output.WriteLine("SKIPPED: ../shared/tokenizers/llama2 is not available beside the repository.");
-            return null;
-        }
-        return folder;
+        TestPaths.RequireShared("tokenizers", "llama2", "tokenizer.model");
+        return TestPaths.RequireShared("tokenizers", "llama2");
     }
 
     private static string Show(string text) => JsonSerializer.Serialize(text);
@@ -41,10 +35,10 @@ public sealed class Llama2FixtureTests(ITestOutputHelper output)
         Assert.True(Cases().Count >= 40);
     }
 
-    [Fact]
+    [SkippableFact]
     public void TokenizerModel_EncodesEveryFixtureTextToSentencePieceIds()
     {
-        if (Llama2Folder() is not { } folder) return;
+        string folder = Llama2Folder();
         var tok = TokenizerLoader.Load(Path.Combine(folder, "tokenizer.model"));
         Assert.IsType<SentencePieceTokenizer>(tok);
         var cases = Cases();
@@ -55,10 +49,10 @@ public sealed class Llama2FixtureTests(ITestOutputHelper output)
         foreach (var c in cases) Assert.Equal(c.IdsWithBos, tok.Encode(c.Text));
     }
 
-    [Fact]
+    [SkippableFact]
     public void TokenizerModel_DecodesEveryFixtureToSentencePieceText()
     {
-        if (Llama2Folder() is not { } folder) return;
+        string folder = Llama2Folder();
         var tok = TokenizerLoader.Load(Path.Combine(folder, "tokenizer.model"));
         foreach (var c in Cases())
         {
@@ -67,10 +61,10 @@ public sealed class Llama2FixtureTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void TokenizerModel_SpecialIdsAndVocabSize()
     {
-        if (Llama2Folder() is not { } folder) return;
+        string folder = Llama2Folder();
         var tok = TokenizerLoader.Load(folder);
         Assert.IsType<SentencePieceTokenizer>(tok);
         Assert.Equal((32000, 1, 2), (tok.VocabSize, tok.BosId, tok.EosId));
@@ -79,10 +73,10 @@ public sealed class Llama2FixtureTests(ITestOutputHelper output)
         Assert.DoesNotContain(1, tok.Encode("<s>", addBos: false));
     }
 
-    [Fact]
+    [SkippableFact]
     public void TokenizerBin_EncodesAsLlama2c_AndEqualsSentencePieceWhereLlama2cDoes()
     {
-        if (Llama2Folder() is not { } folder) return;
+        string folder = Llama2Folder();
         var tok = TokenizerLoader.Load(Path.Combine(folder, "tokenizer.bin"));
         Assert.IsType<Llama2cTokenizer>(tok);
         var cases = Cases();
@@ -104,10 +98,10 @@ public sealed class Llama2FixtureTests(ITestOutputHelper output)
         output.WriteLine($"tokenizer.bin: {sameAsSentencePiece}/{cases.Count} texts give SentencePiece's ids; all {cases.Count} give llama2.c's");
     }
 
-    [Fact]
+    [SkippableFact]
     public void TokenizerBin_DecodesSentencePieceIdsAfterBos()
     {
-        if (Llama2Folder() is not { } folder) return;
+        string folder = Llama2Folder();
         var tok = TokenizerLoader.Load(Path.Combine(folder, "tokenizer.bin"));
         foreach (var c in Cases().Where(c => c.Llama2cIds.SequenceEqual(c.Ids) && c.Text == c.Decoded))
             Assert.Equal(c.Text, tok.Decode(c.IdsWithBos));

@@ -13,15 +13,10 @@ namespace LoraMixer.Tests.Tokenization;
 /// </summary>
 public sealed class Llama2JsonFixtureTests(ITestOutputHelper output)
 {
-    [Fact]
+    [SkippableFact]
     public void ConvertedLlama2TokenizerJson_EncodesFixtureTextsAsSentencePiece()
     {
-        string? bin = TestPaths.Shared is { } shared ? Path.Combine(shared, "tokenizers", "llama2", "tokenizer.bin") : null;
-        if (bin is null || !File.Exists(bin))
-        {
-            output.WriteLine("SKIPPED: ../shared/tokenizers/llama2/tokenizer.bin is not available beside the repository.");
-            return;
-        }
+        string bin = TestPaths.RequireShared("tokenizers", "llama2", "tokenizer.bin");
         string dir = TinyTokenizerFiles.WriteFolder(ConvertLlama2(bin));
         var tok = TokenizerLoader.Load(dir);
 

@@ -6,21 +6,12 @@ namespace LoraMixer.Tests.Tokenization;
 
 public sealed class Llama2cTokenizerTests(ITestOutputHelper output)
 {
-    private string? Tok512()
-    {
-        string? path = TestPaths.Shared is { } shared ? Path.Combine(shared, "models", "stories260K", "tok512.bin") : null;
-        if (path is null || !File.Exists(path))
-        {
-            output.WriteLine("SKIPPED: ../shared/models/stories260K/tok512.bin is not available beside the repository.");
-            return null;
-        }
-        return path;
-    }
+    private static string Tok512() => TestPaths.RequireShared("models", "stories260K", "tok512.bin");
 
-    [Fact]
+    [SkippableFact]
     public void Tok512_EncodesOnceUponATime_AndDecodesItBack()
     {
-        if (Tok512() is not { } path) return;
+        string path = Tok512();
         var tok = TokenizerLoader.Load(path);
         Assert.IsType<Llama2cTokenizer>(tok);
         Assert.Equal((512, 1, 2), (tok.VocabSize, tok.BosId, tok.EosId));
@@ -33,10 +24,10 @@ public sealed class Llama2cTokenizerTests(ITestOutputHelper output)
         Assert.Equal(" Once upon a time", tok.Decode(ids.Skip(1).ToArray()));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Tok512_FallsBackToBytesForCharactersOutsideTheVocab()
     {
-        if (Tok512() is not { } path) return;
+        string path = Tok512();
         var tok = TokenizerLoader.Load(path);
         var ids = tok.Encode("猫", addBos: false);
         // 猫 = E7 8C AB, none of which merges in a 512-token English vocabulary: byte ids are byte + 3.

@@ -1,11 +1,10 @@
 using System.Text;
 using System.Text.Json;
 using LoraMixer.Tokenization;
-using Xunit.Abstractions;
 
 namespace LoraMixer.Tests.Tokenization;
 
-public sealed class StreamingDecoderTests(ITestOutputHelper output)
+public sealed class StreamingDecoderTests
 {
     private static (List<string> Chunks, string Text) Stream(ITokenizer tok, IEnumerable<int> ids, bool skipSpecialTokens = true)
     {
@@ -78,15 +77,10 @@ public sealed class StreamingDecoderTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Llama2Model_StreamsEveryFixtureTextWithoutBrokenCharacters()
     {
-        string? folder = TestPaths.Shared is { } shared ? Path.Combine(shared, "tokenizers", "llama2") : null;
-        if (folder is null || !Directory.Exists(folder))
-        {
-            output.WriteLine("SKIPPED: ../shared/tokenizers/llama2 is not available beside the repository.");
-            return;
-        }
+        string folder = TestPaths.RequireShared("tokenizers", "llama2");
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestPaths.Fixtures, "tokenizers", "llama2_ids.json")));
         foreach (string file in new[] { "tokenizer.model", "tokenizer.bin" })
         {
