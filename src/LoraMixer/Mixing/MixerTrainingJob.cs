@@ -26,6 +26,10 @@ public static class MixerTrainingJob
         FineTuneSettings settings, IProgress<TrainingProgress>? progress = null, CancellationToken ct = default)
     {
         settings.Validate();
+        // The experts are stacked in one tensor per projection; decoupled weight decay would shrink the rows of
+        // experts that got no sample this step, so one task's batches would move another's expert.
+        if (settings.Trainer.WeightDecay != 0)
+            throw new ArgumentException($"stage 1 trains each expert on its own task only, which weight decay ({settings.Trainer.WeightDecay}) would break: it shrinks every expert at every step; use 0");
         var data = EncodedData.Create(tokenizer, records, settings, tasks);
         if (data.Train.Any(e => e.TaskIndex < 0))
             throw new Errors.DataFormatException($"stage 1 needs a \"task\" on every line (line {data.Train.First(e => e.TaskIndex < 0).Line} has none)");
@@ -39,6 +43,8 @@ public static class MixerTrainingJob
         {
             BeforeForward = batch => mixer.SetHardExperts(batch.TaskIds),
             SetTraining = mixer.Train,
+            // Each expert clipped by its own gradient norm, as if trained alone (docs/method.md §4).
+            ClipGradientsBy = GradientClipping.ClipPerExpert,
         };
         var trainer = new Trainer(settings.Trainer with { TrajectorySettings = Trajectory(settings, "stage1", tasks, records, mixerConfig, expertConfig) }, objective);
         var summary = trainer.Run(progress, ct);

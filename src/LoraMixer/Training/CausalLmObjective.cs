@@ -52,6 +52,16 @@ public sealed class CausalLmObjective : ITrainingObjective
     /// <summary>Extra metrics of the latest training forward pass (e.g. routing statistics), merged into the step's log line.</summary>
     public Func<IReadOnlyDictionary<string, double>?>? ExtraMetrics { get; init; }
 
+    /// <summary>
+    /// How gradients are clipped before each optimizer step (parameters, max norm → norm before clipping);
+    /// null = by their global norm. Stage 1 clips each stacked expert on its own.
+    /// </summary>
+    public Func<IReadOnlyList<Tensor>, double, double>? ClipGradientsBy { get; init; }
+
+    /// <inheritdoc />
+    public double ClipGradients(IReadOnlyList<Tensor> parameters, double maxNorm) =>
+        ClipGradientsBy?.Invoke(parameters, maxNorm) ?? GradientClipping.ClipByGlobalNorm(parameters, maxNorm);
+
     /// <summary>Switches dropout of the trained modules on (true) or off (false).</summary>
     public Action<bool>? SetTraining { get; init; }
 

@@ -35,6 +35,13 @@ public interface ITrainingObjective
     /// <summary>Called before optimizer step <paramref name="step"/> (1-based) of <paramref name="totalSteps"/>, also after a resumption (e.g. for loss-weight warm-ups).</summary>
     void OnStepBegin(int step, int totalSteps) { }
 
+    /// <summary>
+    /// Clips the accumulated gradients of <paramref name="parameters"/> to <paramref name="maxNorm"/> (0 = only
+    /// measure) and returns the norm before clipping; by default by their global L2 norm.
+    /// </summary>
+    double ClipGradients(IReadOnlyList<TorchSharp.torch.Tensor> parameters, double maxNorm) =>
+        GradientClipping.ClipByGlobalNorm(parameters, maxNorm);
+
     /// <summary>Called after optimizer step <paramref name="step"/> (1-based) is applied, e.g. to collect routing statistics.</summary>
     void OnStepEnd(int step) { }
 }

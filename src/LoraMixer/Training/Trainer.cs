@@ -133,7 +133,7 @@ public sealed class Trainer
                     batch++;
                     micro++;
                 }
-                double gradNorm = GradientClipping.ClipByGlobalNorm(parameters.Select(p => (Tensor)p.Value), _options.MaxGradNorm);
+                double gradNorm = _objective.ClipGradients(parameters.Select(p => (Tensor)p.Value).ToArray(), _options.MaxGradNorm);
                 double lr = schedule.At(step + 1, totalSteps);
                 optimizer.Step(lr);
                 optimizer.ZeroGrad();

@@ -36,9 +36,9 @@ public sealed class StageOneIsolationTests
 
     [Theory]
     [InlineData(0.0)]  // no clipping
-    // Global-norm clipping that acts (these gradients stay below the default 1). Known bug: the trainer clips
-    // all experts' gradients by one global norm, so another task's gradient sets this expert's step size.
-    [InlineData(0.1, Skip = "known bug (issue #11 tests report): stage 1 clips every expert by one global gradient norm, so other tasks' samples change an expert whenever clipping acts")]
+    // Clipping that acts (these gradients stay below the default 1): each expert is clipped by its own
+    // gradient norm, so another task's gradient never sets this expert's step size.
+    [InlineData(0.1)]
     public void An_expert_is_unchanged_by_what_the_other_tasks_samples_say(double maxGradNorm)
     {
         // Same lengths (so the same batches and token counts), different beta letters.
@@ -58,13 +58,22 @@ public sealed class StageOneIsolationTests
         }
     }
 
-    [Theory]
-    [InlineData(0.0)]
-    [InlineData(0.1, Skip = "known bug (issue #11 tests report): AdamW's decoupled weight decay shrinks the stacked expert tensor's rows of an expert that got no gradient")]
-    public void An_expert_without_samples_keeps_its_initialisation(double weightDecay)
+    [Fact]
+    public void Weight_decay_which_would_shrink_experts_without_samples_is_refused()
     {
         var records = Records("alpha", 12, lengthSeed: 1, letterSeed: 2);
-        var (alphaTrained, betaTrained, _) = TrainStageOne(records, maxGradNorm: 1.0, weightDecay: weightDecay);
+        var error = Assert.Throws<ArgumentException>(() => TrainStageOne(records, maxGradNorm: 1.0, weightDecay: 0.1));
+        Assert.Contains("weight decay (0.1)", error.Message);
+    }
+
+    [Theory]
+    [InlineData(1.0)]
+    [InlineData(0.01)] // clipping acts on alpha's gradients
+    public void An_expert_without_samples_keeps_its_initialisation(double maxGradNorm)
+    {
+        const double weightDecay = 0;
+        var records = Records("alpha", 12, lengthSeed: 1, letterSeed: 2);
+        var (alphaTrained, betaTrained, _) = TrainStageOne(records, maxGradNorm: maxGradNorm);
 
         // The same initialisation, replayed: TrainExperts seeds torch's RNG with the trainer seed, attaches and
         // initialises (A Kaiming-uniform, B zero).
