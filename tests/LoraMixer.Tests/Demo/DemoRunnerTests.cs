@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using LoraMixer.Models.Llama;
 using LoraMixer.Data;
 using LoraMixer.Demo;
 using LoraMixer.Mixing;
@@ -34,7 +35,7 @@ public sealed class DemoRunnerTests
         // The saved mixers are complete LoRA-Mixer folders that load onto the base model.
         foreach (var name in new[] { "stage1", "joint", "plug-and-play", "plug-and-play-paper" })
         {
-            using var model = ModelLoader.Load(Path.Combine(outDir, "base"));
+            using var model = LlamaLoader.Load(Path.Combine(outDir, "base"));
             using var mixer = MixerCheckpoint.Load(model, Path.Combine(outDir, "mixers", name));
             Assert.Equal(DemoSuite.Tasks.Count, mixer.Experts);
         }
