@@ -26,7 +26,7 @@ public sealed class LlamaFamily : IModelFamily
     public string Name => "llama";
 
     /// <inheritdoc />
-    public string Description => "Llama family (Llama, Mistral, Qwen2, SmolLM): decoder with grouped-query attention and SwiGLU MLP";
+    public string Description => "Llama family (Llama, Mistral, Qwen2, SmolLM)";
 
     /// <inheritdoc />
     public IReadOnlyList<string> Architectures => LlamaConfig.SupportedArchitectures;

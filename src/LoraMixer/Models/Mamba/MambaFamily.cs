@@ -26,7 +26,7 @@ public sealed class MambaFamily : IModelFamily
     public string Name => "mamba";
 
     /// <inheritdoc />
-    public string Description => "Mamba-1 family (Mamba, Falcon-Mamba): selective state-space blocks, no attention or MLP";
+    public string Description => "Mamba-1 family (Mamba, Falcon-Mamba)";
 
     /// <inheritdoc />
     public IReadOnlyList<string> Architectures => MambaConfig.SupportedArchitectures;
