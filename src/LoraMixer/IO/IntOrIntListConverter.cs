@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace LoraMixer.IO;
 
 /// <summary>Reads a field Hugging Face writes as one integer or a list of them (e.g. <c>eos_token_id</c>).</summary>
-public sealed class IntOrIntListConverter : JsonConverter<int[]>
+internal sealed class IntOrIntListConverter : JsonConverter<int[]>
 {
     private static readonly WholeNumberConverter Item = new();
 

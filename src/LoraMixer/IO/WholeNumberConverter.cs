@@ -7,7 +7,7 @@ namespace LoraMixer.IO;
 /// Reads an <see cref="int"/> from a JSON number that is whole and non-negative (<c>2</c> or <c>2.0</c>), as
 /// Python writes config sizes; anything else fails so that <see cref="HfConfigFile"/> names the field.
 /// </summary>
-public sealed class WholeNumberConverter : JsonConverter<int>
+internal sealed class WholeNumberConverter : JsonConverter<int>
 {
     /// <inheritdoc />
     public override int Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)

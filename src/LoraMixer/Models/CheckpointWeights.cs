@@ -19,15 +19,11 @@ public static class CheckpointWeights
     {
         var wanted = expected.ToList();
         var missing = wanted.Where(w => !checkpoint.Contains(w.Name)).Select(w => w.Name).ToList();
-        if (missing.Count > 0)
-            throw new ModelFormatException(
-                $"{source}: {Names("tensor", missing)} {(missing.Count == 1 ? "is" : "are")} missing from the weights; the folder does not match its config.json");
+        if (missing.Count > 0) throw Missing(source, missing);
         foreach (var (name, shape) in wanted)
         {
             long[] actual = checkpoint.Shape(name);
-            if (!actual.SequenceEqual(shape))
-                throw new ModelFormatException(
-                    $"{source}: tensor '{name}' has shape [{string.Join(", ", actual)}] but config.json implies [{string.Join(", ", shape)}]");
+            if (!actual.SequenceEqual(shape)) throw Misshaped(source, name, actual, shape);
         }
         var known = wanted.Select(w => w.Name).ToHashSet(StringComparer.Ordinal);
         var extra = checkpoint.Names.Where(n => !known.Contains(n) && !ignorable(n)).Order(StringComparer.Ordinal).ToList();
@@ -45,13 +41,10 @@ public static class CheckpointWeights
         using var noGrad = no_grad();
         foreach (var (name, parameter) in module.named_parameters())
         {
-            if (!checkpoint.Contains(name))
-                throw new ModelFormatException($"{source}: tensor '{name}' is missing from the weights; the folder does not match its config.json");
+            if (!checkpoint.Contains(name)) throw Missing(source, new[] { name });
             using var scope = NewDisposeScope();
             long[] shape = checkpoint.Shape(name);
-            if (!shape.SequenceEqual(parameter.shape))
-                throw new ModelFormatException(
-                    $"{source}: tensor '{name}' has shape [{string.Join(", ", shape)}] but config.json implies [{string.Join(", ", parameter.shape)}]");
+            if (!shape.SequenceEqual(parameter.shape)) throw Misshaped(source, name, shape, parameter.shape);
             var value = checkpoint.Read(name);
             if (!value.isfinite().all().item<bool>())
                 throw new ModelFormatException($"{source}: tensor '{name}' holds NaN or infinite values; the weights are corrupt, re-download or re-export them");
@@ -59,6 +52,12 @@ public static class CheckpointWeights
             parameter.requires_grad = false;
         }
     }
+
+    private static ModelFormatException Missing(string source, IReadOnlyList<string> names) =>
+        new($"{source}: {Names("tensor", names)} {(names.Count == 1 ? "is" : "are")} missing from the weights; the folder does not match its config.json");
+
+    private static ModelFormatException Misshaped(string source, string name, long[] actual, long[] implied) =>
+        new($"{source}: tensor '{name}' has shape [{string.Join(", ", actual)}] but config.json implies [{string.Join(", ", implied)}]");
 
     private static string Names(string noun, IReadOnlyList<string> names)
     {
