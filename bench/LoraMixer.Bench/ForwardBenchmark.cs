@@ -20,7 +20,7 @@ internal static class ForwardBenchmark
         int threads = options.Int("threads", 0);
         if (threads > 0) set_num_threads(threads);
 
-        using var model = ModelLoader.Load(dir);
+        using var model = LlamaLoader.Load(dir);
         var config = model.Config;
         using var noGrad = no_grad();
         var random = new Random(0);

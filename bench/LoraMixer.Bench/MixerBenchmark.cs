@@ -25,11 +25,11 @@ internal static class MixerBenchmark
         using var noGrad = no_grad();
         manual_seed(0);
 
-        var baseModel = ModelLoader.Load(dir);
+        var baseModel = LlamaLoader.Load(dir);
         Measure(baseModel, 1); // warms up the process (JIT, allocator, thread pool) so the first model measured is not penalised
         var (basePrefill, baseDecode) = Measure(baseModel, repeats);
 
-        var merged = ModelLoader.Load(dir);
+        var merged = LlamaLoader.Load(dir);
         foreach (var target in TargetLinears.Find(merged, n => TargetLinears.AttentionProjections.Any(p => n.EndsWith("." + p))))
         {
             var lora = new LoraLinear(target.Linear, rank, 2.0);
@@ -39,7 +39,7 @@ internal static class MixerBenchmark
         }
         var (mergedPrefill, mergedDecode) = Measure(merged, repeats);
 
-        var model = ModelLoader.Load(dir);
+        var model = LlamaLoader.Load(dir);
         var config = new MixerConfig
         {
             BaseModel = dir,

@@ -1,5 +1,5 @@
 using LoraMixer.Data;
-using LoraMixer.Lora;
+using LoraMixer.Models;
 
 namespace LoraMixer.Cli;
 
@@ -18,33 +18,18 @@ internal static class TrainingInputs
     }
 
     /// <summary>
-    /// Target module short names, each one a linear of a Llama-family or Mamba block; without a value, the
-    /// LoRA-Mixer defaults of the model in <paramref name="modelDir"/> (q/k/v/o, or in_proj/out_proj for Mamba).
+    /// Target module short names, each one a linear of a block of the model in <paramref name="modelDir"/>;
+    /// without a value, the LoRA-Mixer defaults of its family (q/k/v/o, or in_proj/out_proj for Mamba).
     /// </summary>
     public static IReadOnlyList<string> Targets(string? value, string modelDir)
     {
-        if (value is null) return IsMamba(modelDir) ? TargetLinears.MambaProjections : TargetLinears.AttentionProjections;
+        var family = ModelFamilies.ForModelFolder(modelDir);
+        if (value is null) return family.DefaultTargets;
         var targets = List(value, "--targets");
-        var known = IsMamba(modelDir) ? TargetLinears.MambaAll : TargetLinears.All;
         foreach (string t in targets)
-            if (!known.Contains(t))
-                throw new ArgumentException($"--targets: unknown module '{t}'; a block of this model has {string.Join(", ", known)}");
+            if (!family.TargetableLinears.Contains(t))
+                throw new ArgumentException($"--targets: unknown module '{t}'; a block of this model has {string.Join(", ", family.TargetableLinears)}");
         return targets;
-    }
-
-    private static bool IsMamba(string modelDir)
-    {
-        string file = Path.Combine(modelDir, "config.json");
-        if (!File.Exists(file)) return false; // loading the model reports the missing config
-        try
-        {
-            string? type = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(file))?["model_type"]?.GetValue<string>();
-            return type is "mamba" or "falcon_mamba";
-        }
-        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException)
-        {
-            return false;
-        }
     }
 
     /// <summary>An expert name becomes a folder (<c>experts/&lt;name&gt;</c>), so it is kept to letters, digits, '-', '_' and '.'.</summary>

@@ -204,7 +204,7 @@ public sealed class PeftAdapter : IDisposable
     /// Checks that the adapter fits a base model: every module exists as <c>&lt;module&gt;.weight</c> with
     /// shape [out, in], and A is [r, in], B is [out, r].
     /// </summary>
-    /// <param name="baseWeightShapes">Shapes of the base model's tensors by name (e.g. from <c>ModelLoader.ExpectedShapes</c>).</param>
+    /// <param name="baseWeightShapes">Shapes of the base model's tensors by name (e.g. from <c>LlamaLoader.ExpectedShapes</c>).</param>
     /// <param name="baseDescription">How errors name the base model, e.g. its folder.</param>
     /// <exception cref="AdapterMismatchException">A module is missing from the base model or its shapes differ.</exception>
     public void CheckAgainst(IReadOnlyDictionary<string, long[]> baseWeightShapes, string baseDescription)

@@ -6,6 +6,9 @@ namespace LoraMixer.Models;
 /// <summary>What generation, scoring and training need from a causal language model.</summary>
 public interface ICausalLM : IDisposable
 {
+    /// <summary>The family the model belongs to: its targets, router attachment and description.</summary>
+    IModelFamily Family { get; }
+
     /// <summary>Device holding the weights.</summary>
     Device Device { get; }
 

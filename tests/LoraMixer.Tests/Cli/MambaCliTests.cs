@@ -29,7 +29,8 @@ public sealed class MambaCliTests
         {
             var run = CliRunner.Run(args);
             Assert.Equal(1, run.ExitCode);
-            Assert.Contains("'mamba2' is not supported yet; supported: mamba, falcon_mamba", run.Stderr);
+            Assert.Contains("(model_type 'mamba2') is not supported yet; supported: llama (", run.Stderr);
+            Assert.Contains("mamba (MambaForCausalLM, FalconMambaForCausalLM)", run.Stderr);
             Assert.Single(run.Stderr.Trim().Split('\n'));
         }
     }

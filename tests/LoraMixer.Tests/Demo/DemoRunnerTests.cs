@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using LoraMixer.Models.Llama;
 using LoraMixer.Data;
 using LoraMixer.Demo;
 using LoraMixer.Experiments;
@@ -38,7 +39,7 @@ public sealed class DemoRunnerTests
         Assert.Equal(DemoRunner.Methods, ExperimentRecipe.Load(Path.Combine(outDir, ExperimentRunner.RecipeFile)).Methods);
         foreach (var dir in new[] { "experts", "mixers/mixer-joint", "mixers/mixer-pnp", "mixers/mixer-pnp-paper", "mixers/mole" })
         {
-            using var model = ModelLoader.Load(Path.Combine(outDir, "base"));
+            using var model = LlamaLoader.Load(Path.Combine(outDir, "base"));
             using var mixer = MixerCheckpoint.Load(model, Path.Combine(seed, dir));
             Assert.Equal(DemoSuite.Tasks.Count, mixer.Experts);
         }

@@ -10,7 +10,7 @@ namespace LoraMixer.Tests.Evaluation;
 
 public sealed class LoglikelihoodScorerTests : IDisposable
 {
-    private readonly LlamaForCausalLM _model = ModelLoader.Load(ReferenceFixture.Load("tiny-llama").Dir);
+    private readonly LlamaForCausalLM _model = LlamaLoader.Load(ReferenceFixture.Load("tiny-llama").Dir);
     private readonly ITokenizer _tokenizer = EvalTestData.DemoCharTokenizer();
 
     public void Dispose() => _model.Dispose();
@@ -70,6 +70,7 @@ public sealed class LoglikelihoodScorerTests : IDisposable
     private sealed class CountingModel(ICausalLM inner) : ICausalLM
     {
         public long Tokens;
+        public IModelFamily Family => inner.Family;
         public Device Device => inner.Device;
         public int VocabSize => inner.VocabSize;
         public int MaxPositionEmbeddings => inner.MaxPositionEmbeddings;

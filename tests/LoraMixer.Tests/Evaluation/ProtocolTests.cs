@@ -8,7 +8,7 @@ namespace LoraMixer.Tests.Evaluation;
 
 public sealed class ProtocolTests : IDisposable
 {
-    private readonly LlamaForCausalLM _model = ModelLoader.Load(ReferenceFixture.Load("tiny-llama").Dir);
+    private readonly LlamaForCausalLM _model = LlamaLoader.Load(ReferenceFixture.Load("tiny-llama").Dir);
     private readonly ITokenizer _tokenizer = EvalTestData.DemoCharTokenizer();
 
     public void Dispose() => _model.Dispose();

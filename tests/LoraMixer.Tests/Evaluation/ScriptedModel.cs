@@ -22,6 +22,7 @@ public sealed class ScriptedModel(ITokenizer tokenizer, string script, string? a
     public List<string> Prompts { get; } = new();
     public List<int> Branches { get; } = new();
     public void Dispose() { }
+    public IModelFamily Family => throw new NotSupportedException("a scripted model belongs to no model family");
     public Device Device => CPU;
     public int VocabSize => tokenizer.VocabSize;
     public int MaxPositionEmbeddings => maxPositionEmbeddings;

@@ -8,7 +8,7 @@ namespace LoraMixer.Tests.Generation;
 
 public sealed class TextGeneratorTests : IDisposable
 {
-    private readonly LlamaForCausalLM _model = ModelLoader.Load(ReferenceFixture.Load("tiny-llama").Dir);
+    private readonly LlamaForCausalLM _model = LlamaLoader.Load(ReferenceFixture.Load("tiny-llama").Dir);
     private readonly CharTokenizer _tokenizer = new(128, bos: 1, eos: null);
 
     public void Dispose() => _model.Dispose();

@@ -1,3 +1,4 @@
+using LoraMixer.Models.Llama;
 using LoraMixer.IO;
 using LoraMixer.Lora;
 using LoraMixer.Models;
@@ -135,7 +136,7 @@ public sealed class PeftAdapterTests
         }, beta.Modules.Keys);
         Assert.Equal(4 / Math.Sqrt(2), beta.Modules["model.layers.0.self_attn.q_proj"].Scaling, 12); // rsLoRA
 
-        var baseShapes = ModelLoader.ExpectedShapes(LlamaConfig.Load(Path.Combine(TestPaths.Fixtures, "models", "tiny-llama")))
+        var baseShapes = LlamaLoader.ExpectedShapes(LlamaConfig.Load(Path.Combine(TestPaths.Fixtures, "models", "tiny-llama")))
             .ToDictionary(s => s.Name, s => s.Shape);
         gamma.CheckAgainst(baseShapes, "tiny-llama");
         beta.CheckAgainst(baseShapes, "tiny-llama");

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LoraMixer.Models.Llama;
 using LoraMixer.Mixing;
 using LoraMixer.Models;
 using TorchSharp;
@@ -36,7 +37,7 @@ public sealed class MixerParityTests
         var expected = c.GetProperty("logits").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetSingle()).ToArray()).ToArray();
 
         var config = MixerConfig.Load(dir);
-        using var model = ModelLoader.Load(Path.GetFullPath(Path.Combine(dir, config.BaseModel)));
+        using var model = LlamaLoader.Load(Path.GetFullPath(Path.Combine(dir, config.BaseModel)));
         using var mixer = MixerCheckpoint.Load(model, dir);
         string mode = c.GetProperty("mode").GetString()!;
         switch (mode)
@@ -72,8 +73,8 @@ public sealed class MixerParityTests
         string dir = Dir("tiny-llama-mixer");
         var config = MixerConfig.Load(dir);
         string baseDir = Path.GetFullPath(Path.Combine(dir, config.BaseModel));
-        using var plain = ModelLoader.Load(baseDir);
-        using var model = ModelLoader.Load(baseDir);
+        using var plain = LlamaLoader.Load(baseDir);
+        using var model = LlamaLoader.Load(baseDir);
         using var mixer = MixerCheckpoint.Load(model, dir);
         using var noGrad = no_grad();
         var ids = tensor(new long[] { 1, 47, 68, 25 }, new long[] { 1, 4 });
@@ -91,13 +92,13 @@ public sealed class MixerParityTests
         var ids = tensor(new long[] { 1, 47, 68, 25, 118, 67 }, new long[] { 1, 6 });
         using var noGrad = no_grad();
         Tensor first;
-        using (var model = ModelLoader.Load(baseDir))
+        using (var model = LlamaLoader.Load(baseDir))
         using (var mixer = MixerCheckpoint.Load(model, dir))
         {
             first = model.Forward(ids).detach().clone();
             MixerCheckpoint.Save(mixer, outDir);
         }
-        using var model2 = ModelLoader.Load(baseDir);
+        using var model2 = LlamaLoader.Load(baseDir);
         using var mixer2 = MixerCheckpoint.Load(model2, outDir);
         Assert.Equal(config.Experts.Select(e => e.Name), mixer2.ExpertNames);
         Assert.True(model2.Forward(ids).allclose(first, rtol: 0, atol: 1e-6));
@@ -109,7 +110,7 @@ public sealed class MixerParityTests
     public void A_mixer_for_another_base_names_what_differs()
     {
         string dir = Dir("tiny-llama-mixer");
-        using var other = ModelLoader.Load(Path.Combine(TestPaths.Fixtures, "models", "tiny-mistral"));
+        using var other = LlamaLoader.Load(Path.Combine(TestPaths.Fixtures, "models", "tiny-mistral"));
         var e = Assert.Throws<LoraMixer.Errors.AdapterMismatchException>(() => MixerCheckpoint.Load(other, dir));
         Assert.Contains("architecture LlamaForCausalLM vs MistralForCausalLM", e.Message);
     }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using LoraMixer.Models.Llama;
 using LoraMixer.Lora;
 using LoraMixer.Mixing;
 using LoraMixer.Models;
@@ -184,7 +185,7 @@ public sealed class RouterInputTests
     public void Causal_mean_needs_block_scope()
     {
         string baseDir = Path.Combine(TestPaths.Fixtures, "models", "tiny-llama");
-        using var model = ModelLoader.Load(baseDir);
+        using var model = LlamaLoader.Load(baseDir);
         var config = new MixerConfig
         {
             BaseModel = baseDir, Architecture = "LlamaForCausalLM", HiddenSize = 64, NumHiddenLayers = 2,

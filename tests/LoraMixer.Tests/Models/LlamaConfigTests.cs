@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using LoraMixer.Models.Llama;
 using LoraMixer.Errors;
 using LoraMixer.IO;
 using LoraMixer.Models;
@@ -77,7 +78,7 @@ public sealed class LlamaConfigTests
     public void Weights_that_disagree_with_the_config_name_the_tensor_and_both_shapes()
     {
         string dir = CopyFixture("tiny-mistral", json => json["intermediate_size"] = 100);
-        var e = Assert.Throws<ModelFormatException>(() => ModelLoader.Load(dir));
+        var e = Assert.Throws<ModelFormatException>(() => LlamaLoader.Load(dir));
         Assert.Contains("mlp.gate_proj.weight", e.Message);
         Assert.Contains("[128, 64]", e.Message);
         Assert.Contains("[100, 64]", e.Message);
@@ -86,9 +87,9 @@ public sealed class LlamaConfigTests
     [Fact]
     public void Missing_folder_and_missing_config_say_so()
     {
-        Assert.Contains("does not exist", Assert.Throws<ModelFormatException>(() => ModelLoader.Load("/nonexistent/model")).Message);
+        Assert.Contains("does not exist", Assert.Throws<ModelFormatException>(() => LlamaLoader.Load("/nonexistent/model")).Message);
         string empty = TestPaths.NewTempDir();
-        Assert.Contains("config.json", Assert.Throws<ModelFormatException>(() => ModelLoader.Load(empty)).Message);
+        Assert.Contains("config.json", Assert.Throws<ModelFormatException>(() => LlamaLoader.Load(empty)).Message);
     }
 
     [Fact]

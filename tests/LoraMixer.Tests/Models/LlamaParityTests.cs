@@ -42,7 +42,7 @@ public sealed class LlamaParityTests
     public void Logits_match_the_independent_pytorch_reference(string name)
     {
         var fixture = ReferenceFixture.Load(name);
-        using var model = ModelLoader.Load(fixture.Dir);
+        using var model = LlamaLoader.Load(fixture.Dir);
         foreach (var (ids, expected) in fixture.Cases)
         {
             var actual = Logits(model, ids);
@@ -58,7 +58,7 @@ public sealed class LlamaParityTests
     public void Kv_cache_decoding_equals_full_recomputation(string name)
     {
         var fixture = ReferenceFixture.Load(name);
-        using var model = ModelLoader.Load(fixture.Dir);
+        using var model = LlamaLoader.Load(fixture.Dir);
         var ids = fixture.Cases.OrderByDescending(c => c.Ids.Length).First().Ids;
         var full = Logits(model, ids);
 
@@ -92,7 +92,7 @@ public sealed class LlamaParityTests
     public void A_left_padded_batch_gives_each_sequence_its_own_logits(string name)
     {
         var fixture = ReferenceFixture.Load(name);
-        using var model = ModelLoader.Load(fixture.Dir);
+        using var model = LlamaLoader.Load(fixture.Dir);
         var cases = fixture.Cases.Where(c => c.Ids.Length <= 20).ToList();
         int longest = cases.Max(c => c.Ids.Length);
         var ids = new long[cases.Count * longest];

@@ -47,8 +47,8 @@ public sealed class MambaConfigTests
             json["architectures"] = new JsonArray(JsonValue.Create(architecture));
         });
         var error = Assert.Throws<ModelFormatException>(() => ModelLoader.LoadCausalLM(dir));
-        Assert.Contains($"model_type '{modelType}' is not supported yet", error.Message);
-        Assert.Contains("supported: mamba, falcon_mamba", error.Message);
+        Assert.Contains($"architecture '{architecture}' (model_type '{modelType}') is not supported yet", error.Message);
+        Assert.Contains("mamba (MambaForCausalLM, FalconMambaForCausalLM)", error.Message);
         Assert.Contains("LlamaForCausalLM", error.Message);
         Assert.DoesNotContain("\n", error.Message);
     }

@@ -1,3 +1,4 @@
+using LoraMixer.Models.Llama;
 using LoraMixer.Lora;
 using LoraMixer.Models;
 using static TorchSharp.torch;
@@ -11,7 +12,7 @@ public sealed class TrainingAttentionTests
     {
         // With a trainable adapter the attention runs the explicit softmax path (fast CPU backward);
         // without gradients it runs SDPA. Both must give the same logits, padded batches included.
-        using var model = ModelLoader.Load(Path.Combine(TestPaths.Fixtures, "models", "tiny-llama"));
+        using var model = LlamaLoader.Load(Path.Combine(TestPaths.Fixtures, "models", "tiny-llama"));
         var config = new LoraConfig { R = 4, LoraAlpha = 8, TargetModules = TargetLinears.AttentionProjections };
         var modules = AdapterInjector.Inject(model, config);
         var g = new Generator(3);

@@ -1,3 +1,4 @@
+using LoraMixer.Models.Llama;
 using LoraMixer.Demo;
 using LoraMixer.Lora;
 using LoraMixer.Models;
@@ -25,7 +26,7 @@ public sealed class LoraTrainingJobTests
 
     private static (PeftAdapter Adapter, TrainingSummary Summary) Train(string outDir, bool resume, int? stopAfter = null)
     {
-        using var model = ModelLoader.Load(TinyDefaultModel.Path_);
+        using var model = LlamaLoader.Load(TinyDefaultModel.Path_);
         var tokenizer = TokenizerLoader.Load(TinyDefaultModel.Path_);
         var records = DemoSuite.Tasks.SelectMany(t => DemoSuite.Generate(t.Name, 12, 1)).Select(DemoSuite.ToRecord).ToArray();
         using var cts = new CancellationTokenSource();
@@ -64,11 +65,11 @@ public sealed class LoraTrainingJobTests
         using var reloaded = PeftAdapter.Load(dir);
         var ids = tensor(new long[] { 1, 40, 41, 42, 30 }, new long[] { 1, 5 });
         using var noGrad = no_grad();
-        using var merged = ModelLoader.Load(TinyDefaultModel.Path_);
+        using var merged = LlamaLoader.Load(TinyDefaultModel.Path_);
         AdapterInjector.Apply(merged, reloaded, merge: true);
-        using var unmerged = ModelLoader.Load(TinyDefaultModel.Path_);
+        using var unmerged = LlamaLoader.Load(TinyDefaultModel.Path_);
         AdapterInjector.Apply(unmerged, adapter, merge: false);
-        using var plain = ModelLoader.Load(TinyDefaultModel.Path_);
+        using var plain = LlamaLoader.Load(TinyDefaultModel.Path_);
         var a = merged.Forward(ids);
         var b = unmerged.Forward(ids);
         Assert.True(a.allclose(b, rtol: 1e-4, atol: 1e-5), "merged and unmerged adapters must agree");

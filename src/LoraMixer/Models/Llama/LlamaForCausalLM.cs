@@ -31,6 +31,9 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
     public LlamaConfig Config { get; }
 
     /// <inheritdoc />
+    public IModelFamily Family => LlamaFamily.Instance;
+
+    /// <inheritdoc />
     public Device Device { get; }
 
     /// <inheritdoc />

@@ -36,6 +36,9 @@ public sealed class MambaForCausalLM : nn.Module, ICausalLM
     public MambaConfig Config { get; }
 
     /// <inheritdoc />
+    public IModelFamily Family => MambaFamily.Instance;
+
+    /// <inheritdoc />
     public Device Device { get; }
 
     /// <inheritdoc />

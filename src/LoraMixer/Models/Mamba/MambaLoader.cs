@@ -9,7 +9,7 @@ public static class MambaLoader
 {
     /// <summary>
     /// Loads the model in <paramref name="modelDir"/> onto <paramref name="device"/> in float32, frozen
-    /// and in evaluation mode. Missing or mis-shaped tensors fail with the tensor name and both shapes.
+    /// and in evaluation mode. Missing, unknown, mis-shaped or non-finite tensors fail naming the tensor.
     /// </summary>
     public static MambaForCausalLM Load(string modelDir, Device? device = null)
     {
@@ -17,29 +17,17 @@ public static class MambaLoader
             throw new ModelFormatException($"model folder {modelDir} does not exist");
         var config = MambaConfig.Load(modelDir);
         using var checkpoint = SafeTensorsCheckpoint.Open(modelDir);
-        CheckShapes(config, checkpoint, modelDir);
+        CheckWeights(config, checkpoint, modelDir);
         var model = new MambaForCausalLM(config, device ?? CPU);
-        ModelLoader.LoadParameters(model, checkpoint, modelDir);
+        CheckpointWeights.Load(model, checkpoint, modelDir);
         model.eval();
         return model;
     }
 
-    /// <summary>
-    /// Checks before anything is allocated that every tensor the config implies is present with the
-    /// shape it implies; names the first offender and both shapes.
-    /// </summary>
-    public static void CheckShapes(MambaConfig config, SafeTensorsCheckpoint checkpoint, string source)
-    {
-        foreach (var (name, expected) in ExpectedShapes(config))
-        {
-            if (!checkpoint.Contains(name))
-                throw new ModelFormatException($"{source}: tensor '{name}' is missing from the weights; the folder does not match its config.json");
-            long[] actual = checkpoint.Shape(name);
-            if (!actual.SequenceEqual(expected))
-                throw new ModelFormatException(
-                    $"{source}: tensor '{name}' has shape [{string.Join(", ", actual)}] but config.json implies [{string.Join(", ", expected)}]");
-        }
-    }
+    /// <summary>Checks that <paramref name="checkpoint"/> holds exactly the tensors <paramref name="config"/> implies.</summary>
+    public static void CheckWeights(MambaConfig config, SafeTensorsCheckpoint checkpoint, string source) =>
+        CheckpointWeights.Check(ExpectedShapes(config), checkpoint, source,
+            name => config.TieWordEmbeddings && name == "lm_head.weight"); // a saved head that tying replaces, as transformers does
 
     /// <summary>Every weight a Mamba checkpoint with this config holds, by Hugging Face name.</summary>
     public static IEnumerable<(string Name, long[] Shape)> ExpectedShapes(MambaConfig config)

@@ -1,8 +1,9 @@
 using System.Text.Json.Nodes;
+using System.Text.Json;
 using LoraMixer.Errors;
-using LoraMixer.Models.Mamba;
+using LoraMixer.IO;
 
-namespace LoraMixer.Models;
+namespace LoraMixer.Models.Mamba;
 
 /// <summary>
 /// The <c>config.json</c> of a Mamba-1 state-space language model: <c>mamba</c> (MambaForCausalLM) or
@@ -14,9 +15,8 @@ public sealed record MambaConfig
     /// <summary><c>model_type</c> values this implementation runs.</summary>
     public static readonly IReadOnlyList<string> SupportedModelTypes = new[] { "mamba", "falcon_mamba" };
 
-    // model_type / architecture names of other recurrent or state-space families, refused with a clear message.
-    private static readonly string[] OtherStateSpaceTypes =
-        { "mamba2", "jamba", "bamba", "zamba", "zamba2", "falcon_h1", "nemotron_h", "granitemoehybrid", "rwkv", "recurrent_gemma", "xlstm", "lfm2" };
+    /// <summary>Architectures of <see cref="SupportedModelTypes"/>, in the same order.</summary>
+    public static readonly IReadOnlyList<string> SupportedArchitectures = new[] { "MambaForCausalLM", "FalconMambaForCausalLM" };
 
     /// <summary>The architecture named in the config (MambaForCausalLM or FalconMambaForCausalLM).</summary>
     public required string Architecture { get; init; }
@@ -57,100 +57,73 @@ public sealed record MambaConfig
     /// <summary>True for Falcon-Mamba, whose mixer RMS-normalises B, C and Δ after x_proj.</summary>
     public bool NormalizesBcDt => ModelType == "falcon_mamba";
 
-    /// <summary>
-    /// Whether the config of <paramref name="modelDir"/> names a state-space or recurrent family (supported
-    /// or not), so that loading should go through <see cref="Load"/> rather than the Llama path.
-    /// </summary>
-    public static bool DescribesStateSpaceModel(string modelDir)
-    {
-        string file = Path.Combine(modelDir, "config.json");
-        if (!File.Exists(file)) return false;
-        JsonObject? json;
-        try { json = JsonNode.Parse(File.ReadAllText(file)) as JsonObject; }
-        catch (System.Text.Json.JsonException) { return false; }
-        if (json is null) return false;
-        var config = new HfConfigFile(json, file);
-        string? modelType = json["model_type"] is JsonValue v && v.TryGetValue(out string? s) ? s : null;
-        string? architecture = config.Architecture();
-        return IsStateSpaceName(modelType) || IsStateSpaceName(architecture?.Replace("ForCausalLM", "", StringComparison.Ordinal));
-    }
-
-    private static bool IsStateSpaceName(string? name)
-    {
-        if (name is null) return false;
-        string n = name.ToLowerInvariant();
-        return n.Contains("mamba", StringComparison.Ordinal) || OtherStateSpaceTypes.Contains(n);
-    }
-
     /// <summary>Reads and validates <c>config.json</c> of a model folder (or the file itself).</summary>
     public static MambaConfig Load(string path)
     {
-        var file = HfConfigFile.Read(path);
-        return FromJson(file.Json, file.File);
+        var (json, file) = HfConfigFile.Read(path);
+        return FromJson(json, file);
     }
 
-    /// <summary>Builds the config from parsed JSON; <paramref name="file"/> names the source in errors.</summary>
+    /// <summary>
+    /// Builds the config from parsed JSON with the defaults of transformers and checks every value;
+    /// <paramref name="file"/> names the source in errors.
+    /// </summary>
     public static MambaConfig FromJson(JsonObject json, string file)
     {
-        var reader = new HfConfigFile(json, file);
-        string? architecture = reader.Architecture();
-        string modelType = reader.OptionalString("model_type") ?? architecture switch
+        var raw = HfConfigFile.Deserialize<MambaConfigJson>(json, file);
+        string? architecture = raw.Architectures is { Length: > 0 } list ? list[0] : null;
+        string modelType = raw.ModelType ?? architecture switch
         {
-            "MambaForCausalLM" => "mamba",
-            "FalconMambaForCausalLM" => "falcon_mamba",
             null => throw new ModelFormatException($"{file}: neither 'architectures' nor 'model_type' is set; {SupportedList}"),
-            var other => other.Replace("ForCausalLM", "", StringComparison.Ordinal).ToLowerInvariant(),
+            _ => SupportedArchitectures.ToList().IndexOf(architecture) is int i and >= 0 ? SupportedModelTypes[i]
+                : architecture.Replace("ForCausalLM", "", StringComparison.Ordinal).ToLowerInvariant(),
         };
-        if (!SupportedModelTypes.Contains(modelType))
+        int index = SupportedModelTypes.ToList().IndexOf(modelType);
+        if (index < 0)
             throw new ModelFormatException($"{file}: model_type '{modelType}' is not supported yet; {SupportedList}");
-        string expectedArchitecture = modelType == "mamba" ? "MambaForCausalLM" : "FalconMambaForCausalLM";
+        string expectedArchitecture = SupportedArchitectures[index];
         if (architecture is not null && architecture != expectedArchitecture)
             throw new ModelFormatException($"{file}: architecture '{architecture}' does not match model_type '{modelType}' (expected {expectedArchitecture})");
+        var check = new ConfigCheck(file);
 
-        int hidden = reader.RequiredInt("hidden_size");
-        if (hidden == 0) throw new ModelFormatException($"{file}: hidden_size must be positive");
-        int rank;
-        if (json["time_step_rank"] is null || reader.IsString("time_step_rank"))
-        {
-            string mode = reader.OptionalString("time_step_rank") ?? "auto";
-            if (mode != "auto") throw new ModelFormatException($"{file}: time_step_rank must be an integer or \"auto\", got \"{mode}\"");
-            rank = (hidden + 15) / 16; // HF: math.ceil(hidden_size / 16)
-        }
-        else rank = reader.RequiredInt("time_step_rank");
-
-        double expand = reader.OptionalDouble("expand") ?? 2;
-        if (expand <= 0 || expand != Math.Floor(expand))
-            throw new ModelFormatException($"{file}: expand must be a positive integer, got {expand}");
-        string act = reader.OptionalString("hidden_act") ?? "silu";
+        int hidden = check.Positive("hidden_size", raw.HiddenSize);
+        int rank = raw.TimeStepRank is { } r
+            ? r.ValueKind == JsonValueKind.String && r.GetString() == "auto" ? (hidden + 15) / 16 // HF: math.ceil(hidden_size / 16)
+            : r.ValueKind == JsonValueKind.Number && r.TryGetInt32(out int n) ? check.Positive("time_step_rank", n)
+            : throw new ModelFormatException($"{file}: time_step_rank is {r.GetRawText()}; it must be a positive integer or \"auto\"")
+            : (hidden + 15) / 16;
+        double expand = raw.Expand ?? 2;
+        if (expand <= 0 || expand != Math.Floor(expand) || expand > int.MaxValue / (double)hidden)
+            throw new ModelFormatException($"{file}: expand is {expand}; it must be a positive integer");
+        if (raw.IntermediateSize is int inner && inner != (int)expand * hidden)
+            throw new ModelFormatException(
+                $"{file}: intermediate_size {inner} disagrees with expand {expand} × hidden_size {hidden} = {(int)expand * hidden}; fix one of them");
+        string act = raw.HiddenAct ?? "silu";
         if (act != "silu")
             throw new ModelFormatException($"{file}: hidden_act '{act}' is not supported; only silu is");
 
-        var config = new MambaConfig
+        return new MambaConfig
         {
             Architecture = expectedArchitecture,
             ModelType = modelType,
-            VocabSize = reader.RequiredInt("vocab_size"),
+            VocabSize = check.Positive("vocab_size", raw.VocabSize),
             HiddenSize = hidden,
-            StateSize = reader.OptionalInt("state_size") ?? 16,
-            NumHiddenLayers = reader.RequiredInt("num_hidden_layers"),
+            StateSize = check.Positive("state_size", raw.StateSize ?? 16),
+            NumHiddenLayers = check.Positive("num_hidden_layers", raw.NumHiddenLayers),
             Expand = (int)expand,
-            ConvKernel = reader.OptionalInt("conv_kernel") ?? 4,
+            ConvKernel = check.Positive("conv_kernel", raw.ConvKernel ?? 4),
             TimeStepRank = rank,
-            UseBias = reader.OptionalBool("use_bias") ?? false,
-            UseConvBias = reader.OptionalBool("use_conv_bias") ?? true,
-            LayerNormEpsilon = reader.OptionalDouble("layer_norm_epsilon") ?? 1e-5,
-            MixerRmsEps = reader.OptionalDouble("mixer_rms_eps") ?? 1e-6,
-            TieWordEmbeddings = reader.OptionalBool("tie_word_embeddings") ?? true,
-            BosTokenId = reader.OptionalInt("bos_token_id"),
-            EosTokenId = reader.OptionalInt("eos_token_id"),
+            UseBias = raw.UseBias ?? false,
+            UseConvBias = raw.UseConvBias ?? true,
+            LayerNormEpsilon = check.Positive("layer_norm_epsilon", raw.LayerNormEpsilon ?? 1e-5),
+            MixerRmsEps = check.Positive("mixer_rms_eps", raw.MixerRmsEps ?? 1e-6),
+            TieWordEmbeddings = raw.TieWordEmbeddings ?? true,
+            BosTokenId = raw.BosTokenId,
+            EosTokenId = raw.EosTokenId,
         };
-        if (config.StateSize == 0 || config.ConvKernel == 0 || config.TimeStepRank == 0 || config.NumHiddenLayers == 0)
-            throw new ModelFormatException($"{file}: state_size, conv_kernel, time_step_rank and num_hidden_layers must be positive");
-        return config;
     }
 
-    private static string SupportedList =>
-        $"supported: {string.Join(", ", SupportedModelTypes)} and the Llama family ({string.Join(", ", LlamaConfig.SupportedArchitectures)})";
+    private static string SupportedList => $"supported: {string.Join(", ", SupportedModelTypes)}";
 
     /// <summary>The config as Hugging Face writes <c>config.json</c>.</summary>
     public JsonObject ToJson()

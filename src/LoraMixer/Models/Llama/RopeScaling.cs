@@ -1,4 +1,4 @@
-namespace LoraMixer.Models;
+namespace LoraMixer.Models.Llama;
 
 /// <summary>
 /// The <c>rope_scaling</c> entry of a Hugging Face config: <c>linear</c> (positions divided by
@@ -9,4 +9,8 @@ public sealed record RopeScaling(
     double Factor,
     double LowFreqFactor = 1.0,
     double HighFreqFactor = 4.0,
-    int OriginalMaxPositionEmbeddings = 8192);
+    int OriginalMaxPositionEmbeddings = 8192)
+{
+    /// <summary>The <c>rope_type</c> values this implementation applies (besides <c>default</c>, no scaling).</summary>
+    public const string SupportedTypes = "linear, llama3";
+}

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace LoraMixer.Models.Modules;
+namespace LoraMixer.Models.Llama;
 
 /// <summary>
 /// Rotary position embedding in Hugging Face's rotate_half layout (dimension i pairs with i + d/2),
