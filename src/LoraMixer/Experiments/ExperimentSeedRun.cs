@@ -121,12 +121,17 @@ internal sealed class ExperimentSeedRun
             }
             case "mixlora":
             {
-                if (model is not Models.Llama.LlamaForCausalLM)
+                MixLora mix;
+                try
                 {
-                    _log($"  skipped: MixLoRA puts its experts in the MLP, which {ModelStructure.Describe(model).Architecture} blocks do not have");
+                    mix = MixLora.Attach(model, Tasks.Count, _recipe.Rank, _recipe.TopK, _seed);
+                }
+                catch (NotSupportedException e) // a family without MLPs (Mamba)
+                {
+                    _log($"  skipped: {e.Message}");
                     return;
                 }
-                using var mix = MixLora.Attach(model, Tasks.Count, _recipe.Rank, _recipe.TopK, _seed);
+                using var mixLora = mix;
                 Train(method.Label, (p, ct) => mix.Train(_tokenizer, Data.Train, Settings("mixlora", _recipe.Stage1Steps, _recipe.Lr), p, ct));
                 trainable = mix.ParameterCount;
                 logs["MixLoRA"] = LogPath("mixlora");

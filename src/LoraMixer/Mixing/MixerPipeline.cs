@@ -42,12 +42,8 @@ public sealed class MixerPipeline(string baseModelDir, ITokenizer tokenizer, Dev
     /// </summary>
     public TrainingSummary? TrainExperts(IReadOnlyList<TrainingRecord> records, IReadOnlyList<string> tasks, ExpertTraining settings, string stage1Dir)
     {
-        if (settings.Expert.TargetModules.Count == 0 && settings.Expert.TargetModulesRegex is null)
-        {
-            // No targets given: the model family's default (docs/method.md §1).
-            using var probe = ModelLoader.LoadCausalLM(_baseDir, device);
-            settings = settings with { Expert = settings.Expert with { TargetModules = TargetLinears.DefaultTargets(probe) } };
-        }
+        if (settings.Expert.TargetModules.Count == 0 && settings.Expert.TargetModulesRegex is null) // the family's default (docs/method.md §1)
+            settings = settings with { Expert = settings.Expert with { TargetModules = ModelFamilies.ForModelFolder(_baseDir).DefaultTargets } };
         settings.Training.Validate();
         settings.Expert.Validate("the expert settings");
         var recorded = Stage1Settings(records, tasks, settings);
