@@ -68,62 +68,48 @@ public sealed record MixerConfig
     /// <summary>Parses the JSON of a mixer config; <paramref name="file"/> names it in errors.</summary>
     public static MixerConfig FromJson(JsonObject json, string file)
     {
-        string Str(string key) => json[key]?.GetValueKind() == JsonValueKind.String ? json[key]!.GetValue<string>()
-            : throw new ModelFormatException($"{file}: '{key}' must be a string");
-        int Int(string key, int? fallback = null) =>
-            OptionalInt(key) ?? fallback ?? throw new ModelFormatException($"{file}: '{key}' must be an integer");
-        int? OptionalInt(string key)
-        {
-            var node = json[key];
-            if (node is null) return null;
-            if (node.GetValueKind() == JsonValueKind.Number && int.TryParse(node.ToJsonString(), out int v)) return v;
-            throw new ModelFormatException($"{file}: '{key}' must be an integer");
-        }
-        int? Positive(string key) => OptionalInt(key) is int v && v < 1
-            ? throw new ModelFormatException($"{file}: '{key}' is {v}; give the base model's value or leave the field out")
-            : OptionalInt(key);
+        var read = HfConfigFile.Deserialize<MixerConfigJson>(json, file);
+        int? Positive(int? value, string key) => value is < 1
+            ? throw new ModelFormatException($"{file}: '{key}' is {value}; give the base model's value or leave the field out")
+            : value;
         T Parsed<T>(Func<T> parse)
         {
             try
             {
                 return parse();
             }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            catch (ArgumentException e)
             {
                 throw new ModelFormatException($"{file}: {e.Message} (a mixer written by a newer LoraMixer?)", e);
             }
         }
-        var experts = (json["experts"] as JsonArray ?? throw new ModelFormatException($"{file}: 'experts' must be a list"))
-            .Select((e, i) => e is JsonObject o && o["name"]?.GetValueKind() == JsonValueKind.String && o["path"]?.GetValueKind() == JsonValueKind.String
-                ? new MixerExpert(o["name"]!.GetValue<string>(), o["path"]!.GetValue<string>())
+        var experts = (read.Experts ?? throw new ModelFormatException($"{file}: 'experts' must be a list"))
+            .Select((e, i) => e is { Name: string name, Path: string path }
+                ? new MixerExpert(name, path)
                 : throw new ModelFormatException($"{file}: experts[{i}] needs string fields 'name' and 'path'"))
             .ToArray();
         if (experts.Length == 0) throw new ModelFormatException($"{file}: the mixer has no experts");
-        var scope = json["router_scope"]?.GetValue<string>() ?? "block";
-        var targets = json["targets"] is JsonArray t
-            ? t.Select(x => x?.GetValue<string>() ?? throw new ModelFormatException($"{file}: 'targets' must hold strings")).ToArray()
-            : Lora.TargetLinears.AttentionProjections.ToArray();
         var config = new MixerConfig
         {
-            BaseModel = json["base_model"]?.GetValue<string>() ?? "",
-            Architecture = Str("architecture"),
-            HiddenSize = Positive("hidden_size"),
-            NumHiddenLayers = Positive("num_hidden_layers"),
-            Targets = targets,
-            RouterScope = scope switch
+            BaseModel = read.BaseModel ?? "",
+            Architecture = read.Architecture ?? throw new ModelFormatException($"{file}: 'architecture' must be a string"),
+            HiddenSize = Positive(read.HiddenSize, "hidden_size"),
+            NumHiddenLayers = Positive(read.NumHiddenLayers, "num_hidden_layers"),
+            Targets = read.Targets ?? Lora.TargetLinears.AttentionProjections.ToArray(),
+            RouterScope = (read.RouterScope ?? "block") switch
             {
                 "block" => RouterScope.Block,
                 "projection" => RouterScope.Projection,
-                _ => throw new ModelFormatException($"{file}: router_scope must be 'block' or 'projection', got '{scope}'"),
+                var scope => throw new ModelFormatException($"{file}: router_scope must be 'block' or 'projection', got '{scope}'"),
             },
-            RouterInput = Parsed(() => RouterPreset.ParseInput(json["router_input"]?.GetValue<string>() ?? "token", "router_input")),
-            RouterInputNorm = Parsed(() => RouterPreset.ParseInputNorm(json["router_input_norm"]?.GetValue<string>() ?? "none", "router_input_norm")),
-            RoutingGranularity = Parsed(() => RouterPreset.ParseGranularity(json["routing_granularity"]?.GetValue<string>() ?? "token", "routing_granularity")),
-            TopK = Int("top_k", RoutingSettings.DefaultTopK),
-            Renormalize = json["renormalize"]?.GetValue<bool>() ?? true,
-            RouterTemperature = json["router_temperature"]?.GetValue<double>() ?? 1.0,
+            RouterInput = Parsed(() => RouterPreset.ParseInput(read.RouterInput ?? "token", "router_input")),
+            RouterInputNorm = Parsed(() => RouterPreset.ParseInputNorm(read.RouterInputNorm ?? "none", "router_input_norm")),
+            RoutingGranularity = Parsed(() => RouterPreset.ParseGranularity(read.RoutingGranularity ?? "token", "routing_granularity")),
+            TopK = read.TopK ?? RoutingSettings.DefaultTopK,
+            Renormalize = read.Renormalize ?? true,
+            RouterTemperature = read.RouterTemperature ?? 1.0,
             Experts = experts,
-            Training = json["training"] as JsonObject is { } training ? (JsonObject)training.DeepClone() : new JsonObject(),
+            Training = read.Training is { } training ? (JsonObject)training.DeepClone() : new JsonObject(),
         };
         try
         {

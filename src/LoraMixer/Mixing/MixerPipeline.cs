@@ -60,6 +60,8 @@ public sealed class MixerPipeline(string baseModelDir, ITokenizer tokenizer, Dev
             BaseModel = _baseDir, Architecture = architecture, HiddenSize = hidden, NumHiddenLayers = layers,
             Targets = settings.Expert.TargetModules,
             Experts = tasks.Select(t => new MixerExpert(t, "experts/" + t)).ToArray(),
+            // Stage 1 routes hard; the folder's top-k is only a valid placeholder until stage 2 sets the mixer's.
+            TopK = Math.Min(RoutingSettings.DefaultTopK, tasks.Count),
         };
         LoraMixerModel? trained = null;
         var training = settings.Training with { Trainer = settings.Training.Trainer with { SettingNames = Names("stage1") } };

@@ -14,11 +14,9 @@ public static class GradientClipping
     /// </summary>
     public static double ClipByGlobalNorm(IEnumerable<Tensor> parameters, double maxNorm)
     {
-        ArgumentNullException.ThrowIfNull(parameters);
-        if (!(maxNorm >= 0)) throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, "maxNorm must be 0 (off) or positive.");
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var grads = parameters.Select(p => p.grad).OfType<Tensor>().ToList();
+        var grads = Gradients(parameters, maxNorm);
         if (grads.Count == 0) return 0.0;
         // Sum of squares in float64, so that many small float32 gradients do not lose precision.
         Tensor sumOfSquares = zeros([], float64, grads[0].device);
@@ -40,11 +38,9 @@ public static class GradientClipping
     /// </summary>
     public static double ClipPerExpert(IEnumerable<Tensor> parameters, double maxNorm)
     {
-        ArgumentNullException.ThrowIfNull(parameters);
-        if (!(maxNorm >= 0)) throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, "maxNorm must be 0 (off) or positive.");
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var grads = parameters.Select(p => p.grad).OfType<Tensor>().ToList();
+        var grads = Gradients(parameters, maxNorm);
         if (grads.Count == 0) return 0.0;
         long experts = grads[0].shape[0];
         if (grads.Any(g => g.dim() == 0 || g.shape[0] != experts))
@@ -60,5 +56,12 @@ public static class GradientClipping
                 grad.mul_(scale.to(grad.dtype).reshape([experts, .. Enumerable.Repeat(1L, (int)grad.dim() - 1)]));
         }
         return Math.Sqrt(norms.Sum(n => n * n));
+    }
+
+    private static List<Tensor> Gradients(IEnumerable<Tensor> parameters, double maxNorm)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (!(maxNorm >= 0)) throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, "maxNorm must be 0 (off) or positive.");
+        return parameters.Select(p => p.grad).OfType<Tensor>().ToList();
     }
 }

@@ -71,7 +71,7 @@ public sealed class OutputLockTests
     internal static KilledOnDispose HoldInAnotherProcess(string lockFile)
     {
         var start = new ProcessStartInfo("flock") { UseShellExecute = false, RedirectStandardOutput = true };
-        foreach (string a in new[] { "--nonblock", lockFile, "sh", "-c", "echo held; sleep 60" }) start.ArgumentList.Add(a);
+        foreach (string a in new[] { "--nonblock", "--close", lockFile, "sh", "-c", "echo held; sleep 60" }) start.ArgumentList.Add(a);
         var process = Process.Start(start)!;
         Assert.Equal("held", process.StandardOutput.ReadLine());
         return new KilledOnDispose(process);

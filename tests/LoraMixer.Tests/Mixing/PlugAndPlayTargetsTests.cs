@@ -185,6 +185,7 @@ public sealed class PlugAndPlayTargetsTests
         {
             BaseModel = BaseDir, Architecture = architecture, HiddenSize = hidden, NumHiddenLayers = layers, Targets = targets,
             Experts = experts.Select(e => new MixerExpert(e, "experts/" + e)).ToArray(),
+            TopK = Math.Min(experts.Length, RoutingSettings.DefaultTopK), // k ≤ E: no silent clamp at load
         };
     }
 

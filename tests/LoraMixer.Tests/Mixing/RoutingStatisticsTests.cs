@@ -22,5 +22,14 @@ public sealed class RoutingStatisticsTests
         double H(double a) => -(a * Math.Log(a) + (1 - a) * Math.Log(1 - a));
         Assert.Equal((H(0.9) + H(0.6) + H(0.2) + H(0.7) + H(0.4)) / 5, stats.MeanEntropy(0), 5);
         Assert.Equal(4.0 / 5, stats.TaskAlignment(), 6); // add→add twice, sort→sort twice, out of 5 tokens
+
+        // The JSON keeps the counts, so statistics read back (as the demo report does) are the same.
+        var back = RoutingStatistics.FromJson(System.Text.Json.Nodes.JsonNode.Parse(stats.ToJson().ToJsonString())!.AsObject());
+        Assert.Equal(stats.RouterNames, back.RouterNames);
+        Assert.Equal(stats.TaskNames, back.TaskNames);
+        Assert.Equal(stats.Load(0), back.Load(0));
+        Assert.Equal(stats.TaskExpert(0), back.TaskExpert(0));
+        Assert.Equal(stats.MeanEntropy(0), back.MeanEntropy(0), 12);
+        Assert.Equal(stats.TaskAlignment(), back.TaskAlignment());
     }
 }
