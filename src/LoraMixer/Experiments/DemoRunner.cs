@@ -47,10 +47,10 @@ public static class DemoRunner
         int seed = recipe.Seeds[0];
         string seedDir = Path.Combine(outDir, $"seed-{seed}");
         // The demo always trains afresh: results of an earlier run (perhaps of older code) are never reused.
+        Directory.CreateDirectory(outDir);
         if (Directory.Exists(seedDir)) Directory.Delete(seedDir, recursive: true);
         foreach (string file in new[] { ExperimentRunner.RecipeFile, ExperimentManifest.FileName })
             File.Delete(Path.Combine(outDir, file));
-        Directory.CreateDirectory(outDir);
 
         // The suite as JSONL, so that every method can be rerun from the command line (lora train, mixer train, mixer diagnose).
         var data = new ExperimentTasks(recipe, seed, null);

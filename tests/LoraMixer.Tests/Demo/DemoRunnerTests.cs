@@ -15,7 +15,7 @@ public sealed class DemoRunnerTests
     [Fact]
     public void Quick_demo_trains_every_method_and_writes_the_report()
     {
-        string outDir = TestPaths.NewTempDir();
+        string outDir = Path.Combine(TestPaths.NewTempDir(), "report"); // not there yet
         var lines = new List<string>();
         var result = DemoRunner.Run(DemoOptions.Quick(outDir, Path.Combine(outDir, "base")), (_, work) => work(null!, default), lines.Add);
 
