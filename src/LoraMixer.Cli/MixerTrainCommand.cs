@@ -1,12 +1,9 @@
 using System.CommandLine;
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LoraMixer.Data;
 using LoraMixer.Lora;
 using LoraMixer.Mixing;
-using LoraMixer.Models;
-using LoraMixer.Models.Llama;
 using LoraMixer.Tokenization;
 using LoraMixer.Training;
 

@@ -64,8 +64,7 @@ public static class DemoRunner
         var rows = new List<DemoMethodResult>();
         var routing = new Dictionary<string, RoutingStatistics>();
         var logs = new Dictionary<string, string>();
-        string architecture = "";
-        foreach (string id in Methods)
+        foreach (string id in recipe.Methods)
         {
             var result = MethodResult.Load(Path.Combine(seedDir, "results", id + ".json"), seed);
             rows.Add(new DemoMethodResult(result.Label, result.Scores.ToDictionary(s => s.Key, s => s.Value.Value),
@@ -74,7 +73,8 @@ public static class DemoRunner
             if (RunJson.ReadObject(result.File, "result file")["routing"]?["held_out"] is System.Text.Json.Nodes.JsonObject heldOut)
                 routing[result.Label] = RoutingStatistics.FromJson(heldOut);
         }
-        architecture = MixerConfig.Load(Path.Combine(seedDir, "experts")).Architecture;
+        string experts = Path.Combine(seedDir, "experts");
+        string architecture = File.Exists(Path.Combine(experts, "mixer_config.json")) ? MixerConfig.Load(experts).Architecture : recipe.Arch;
         var demo = new DemoResult(recipe.Tasks, rows, routing, logs, outDir, clock.Elapsed, architecture);
         DemoReport.Write(demo);
         return demo;

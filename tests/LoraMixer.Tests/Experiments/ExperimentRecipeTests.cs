@@ -36,6 +36,9 @@ public sealed class ExperimentRecipeTests
     [InlineData("""{"name": "x", "tasks": ["add"]}""", "two tasks")]
     [InlineData("""{"name": "x", "tasks": ["add", "sst2"], "seeds": []}""", "seeds")]
     [InlineData("""{"name": "x", "tasks": ["add", "sst2"],""", "recipe.json")]
+    [InlineData("""{"name": "x", "tasks": ["add", "sst2"], "router_input": "mean"}""", "router_input must be token or causal_mean, got 'mean'")]
+    [InlineData("""{"name": "x", "tasks": ["add", "sst2"], "stage2_routing": "hard"}""", "stage2_routing must be soft or straight_through, got 'hard'")]
+    [InlineData("""{"name": "x", "tasks": ["add", "sst2"], "router_supervision": -1}""", "router_supervision must be a number ≥ 0")]
     public void A_bad_recipe_names_the_file_and_the_problem(string json, string expected)
     {
         string path = Write(json);
@@ -66,5 +69,17 @@ public sealed class ExperimentRecipeTests
         var files = Directory.GetFiles(Path.Combine(TestPaths.RepoRoot, "recipes"), "*.json");
         Assert.NotEmpty(files);
         foreach (var file in files) ExperimentRecipe.Load(file);
+    }
+
+    [Fact]
+    public void The_router_design_is_the_preset_with_the_recipe_overrides_and_WithPreset_writes_a_preset_out()
+    {
+        var recipe = new ExperimentRecipe { Name = "x", Tasks = ["add", "sort"], RouterPreset = "paper", RouterInput = "causal_mean", RouterSupervision = 0.5 };
+        var preset = recipe.Preset();
+        Assert.Equal(LoraMixer.Mixing.RouterPreset.Paper with { Input = LoraMixer.Mixing.RouterInput.CausalMean, Supervision = 0.5 }, preset);
+        // Written out in full, a preset reads back as itself, also through the recipe's JSON.
+        var custom = LoraMixer.Mixing.RouterPreset.Default with { Granularity = LoraMixer.Mixing.RoutingGranularity.Token, Stage2Routing = LoraMixer.Mixing.RoutingMode.StraightThrough };
+        string path = Write(recipe.WithPreset(custom).ToJson());
+        Assert.Equal(custom, ExperimentRecipe.Load(path).Preset());
     }
 }
