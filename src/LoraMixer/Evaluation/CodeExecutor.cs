@@ -70,10 +70,12 @@ public sealed class CodeExecutor
                 $"could not start {_options.PythonExecutable}: not found; install Python 3 or set the Python executable", clock.Elapsed.TotalSeconds);
         string dir = NewRunFolder();
         int? uid = Sandbox.UnprivilegedUser ? SandboxLauncher.NewUid() : null;
+        string? cgroup = null;
         try
         {
+            cgroup = _launcher.NewPidsCgroup(_options.MaxProcesses);
             File.WriteAllText(Path.Combine(dir, "program.py"), program);
-            File.WriteAllText(Path.Combine(dir, "guard.py"), SandboxPrelude.Script(_options.Rlimits(Sandbox.ProcessLimit)));
+            File.WriteAllText(Path.Combine(dir, "guard.py"), SandboxPrelude.Script(_options.Rlimits(Sandbox.UnprivilegedUser), cgroup));
             string nonce = Guid.NewGuid().ToString("N");
             var (fileName, arguments) = _launcher.Command(Path.Combine(dir, "guard.py"), uid);
             var start = new ProcessStartInfo(fileName)
@@ -134,6 +136,7 @@ public sealed class CodeExecutor
         finally
         {
             if (uid is int u) ProcessSweep.KillUser(u);
+            if (cgroup is not null) SandboxLauncher.RemovePidsCgroup(cgroup);
             DeleteRunFolder(dir);
         }
     }

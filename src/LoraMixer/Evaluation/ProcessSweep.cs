@@ -17,6 +17,12 @@ internal static partial class ProcessSweep
         if (pgid > 1) Kill(-pgid, SigKill);
     }
 
+    /// <summary>SIGKILL to one process.</summary>
+    public static void KillProcess(int pid)
+    {
+        if (pid > 1) Kill(pid, SigKill);
+    }
+
     /// <summary>SIGKILLs every process whose real uid is <paramref name="uid"/> until none is left; false if some survived.</summary>
     public static bool KillUser(int uid)
     {

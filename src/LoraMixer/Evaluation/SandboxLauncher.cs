@@ -6,7 +6,7 @@ namespace LoraMixer.Evaluation;
 
 /// <summary>
 /// Detects once per interpreter which isolation layers work here (setsid, unshare's pid and network namespaces,
-/// setpriv to an unused uid) and builds the command line that wraps the interpreter in them, in that order:
+/// setpriv to an unused uid, else a cgroup with pids.max) and builds the command line that wraps the interpreter in them, in that order:
 /// <c>setsid -w unshare --pid --fork --kill-child --mount-proc --net setpriv --reuid=U ... python3 -I guard.py</c>.
 /// </summary>
 internal sealed class SandboxLauncher
@@ -21,9 +21,12 @@ internal sealed class SandboxLauncher
     private readonly string? _unshare;
     private readonly IReadOnlyList<string> _unshareArgs;
     private readonly string? _setpriv;
+    private readonly string? _pidsCgroupRoot;
 
-    private SandboxLauncher(string? python, string? setsid, string? unshare, IReadOnlyList<string> unshareArgs, string? setpriv, SandboxReport report)
+    private SandboxLauncher(string? python, string? setsid, string? unshare, IReadOnlyList<string> unshareArgs, string? setpriv, SandboxReport report,
+        string? pidsCgroupRoot = null)
     {
+        _pidsCgroupRoot = pidsCgroupRoot;
         Python = python;
         _setsid = setsid;
         _unshare = unshare;
@@ -41,6 +44,54 @@ internal sealed class SandboxLauncher
     /// <summary>The launcher for <paramref name="options"/>' interpreter (detected on first use, then cached).</summary>
     public static SandboxLauncher For(CodeExecutionOptions options) =>
         Cache.GetOrAdd(options.ToString(), _ => Detect(options));
+
+    /// <summary>A fresh cgroup limited to <paramref name="maxProcesses"/> pids, or null when <see cref="SandboxReport.PidsCgroup"/> is off.</summary>
+    public string? NewPidsCgroup(int maxProcesses)
+    {
+        if (_pidsCgroupRoot is null) return null;
+        string dir = Path.Combine(_pidsCgroupRoot, "loramixer-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "pids.max"), maxProcesses.ToString(CultureInfo.InvariantCulture));
+        return dir;
+    }
+
+    /// <summary>Kills every process in <paramref name="cgroup"/> and removes it.</summary>
+    public static void RemovePidsCgroup(string cgroup)
+    {
+        for (int attempt = 0; attempt < 100; attempt++)
+        {
+            try
+            {
+                var pids = File.ReadAllLines(Path.Combine(cgroup, "cgroup.procs")).Where(l => l.Length > 0).Select(l => int.Parse(l, CultureInfo.InvariantCulture)).ToArray();
+                foreach (int pid in pids) ProcessSweep.KillProcess(pid);
+                if (pids.Length == 0) { Directory.Delete(cgroup); return; }
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { return; }
+            Thread.Sleep(10);
+        }
+    }
+
+    // A cgroup folder (v1 pids hierarchy, or v2 with the pids controller) where a child with pids.max can be made, or null with the reason.
+    private static string? PidsCgroupRoot(out string reason)
+    {
+        foreach (string root in new[] { "/sys/fs/cgroup/pids", "/sys/fs/cgroup" })
+        {
+            if (!Directory.Exists(root)) continue;
+            string probe = Path.Combine(root, "loramixer-probe-" + Guid.NewGuid().ToString("N"));
+            try
+            {
+                Directory.CreateDirectory(probe);
+                bool ok = File.Exists(Path.Combine(probe, "pids.max"));
+                Directory.Delete(probe);
+                if (ok) { reason = ""; return root; }
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        reason = "no writable cgroup with the pids controller under /sys/fs/cgroup";
+        return null;
+    }
 
     /// <summary>A fresh uid no account uses, for one run.</summary>
     public static int NewUid() => Random.Shared.Next(1 << 24, 1 << 30);
@@ -80,7 +131,7 @@ internal sealed class SandboxLauncher
         {
             unavailable.Add("session, namespaces, user: only on Linux");
             return new SandboxLauncher(python, null, null, [], null,
-                new SandboxReport(false, false, false, false, options.RlimitNames(processLimit: false), true, unavailable));
+                new SandboxReport(false, false, false, false, false, options.RlimitNames(processLimit: false), true, unavailable));
         }
         string? setsid = Resolve("setsid");
         string? sessionProblem = setsid is null ? "setsid not found (util-linux)" : Probe(setsid, "-w", "true");
@@ -127,8 +178,15 @@ internal sealed class SandboxLauncher
             finally { CodeExecutor.DeleteRunFolder(dir); }
         }
         if (!user) setpriv = null;
+        string? cgroupRoot = null;
+        if (!user)
+        {
+            string reason = "not running as root";
+            if (Environment.IsPrivilegedProcess) cgroupRoot = PidsCgroupRoot(out reason);
+            if (cgroupRoot is null) unavailable.Add("pids-cgroup: " + reason);
+        }
         return new SandboxLauncher(python, setsid, unshare, unshareArgs, setpriv,
-            new SandboxReport(setsid is not null, pid, net, user, options.RlimitNames(processLimit: user), true, unavailable));
+            new SandboxReport(setsid is not null, pid, net, user, cgroupRoot is not null, options.RlimitNames(processLimit: user), true, unavailable), cgroupRoot);
     }
 
     private static string? Probe(string program, params string[] args) => Probe([program, .. args], null);

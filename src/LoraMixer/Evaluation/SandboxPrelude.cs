@@ -27,14 +27,25 @@ internal static class SandboxPrelude
     ];
 
     /// <summary>The script for <paramref name="limits"/>.</summary>
-    public static string Script(IReadOnlyList<(string Name, long Value)> limits)
+    public static string Script(IReadOnlyList<(string Name, long Value)> limits, string? pidsCgroup = null)
     {
+        string join = pidsCgroup is null ? "" : $$"""
+            try:
+                with open("{{Path.Combine(pidsCgroup, "cgroup.procs")}}", "w") as _procs:
+                    _procs.write("0")
+            except OSError as _error:
+                sys.stderr.write("sandbox: cannot join the pids cgroup: %s\n" % _error)
+                sys.stderr.flush()
+                os._exit({{LimitFailedExitCode}})
+
+            """;
         var limitList = new StringBuilder();
         foreach (var (name, value) in limits)
             limitList.Append(CultureInfo.InvariantCulture, $"(\"{name}\", {value}), ");
         string osNames = string.Join(", ", OsFunctions.Select(n => "\"" + n + "\""));
         return $$"""
             import builtins, os, resource, socket, sys
+            {{join}}
             _nonce = sys.stdin.readline().strip()
             sys.stdin.close()
             sys.stdin = open(os.devnull)

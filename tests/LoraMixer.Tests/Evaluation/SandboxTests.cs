@@ -65,6 +65,31 @@ public sealed class SandboxTests
         Assert.Empty(LiveProcessesMentioning(RunFolder(result)));
     }
 
+    [SkippableFact]
+    public void Without_the_unprivileged_uid_the_pids_cgroup_caps_a_fork_storm()
+    {
+        Skip.IfNot(Environment.IsPrivilegedProcess && File.Exists("/usr/bin/python3"), "needs root and /usr/bin/python3");
+        // An interpreter only root may execute cannot run as an unused uid, so the sandbox falls back.
+        string python = Path.Combine(TestPaths.NewTempDir(), "python3");
+        File.WriteAllText(python, "#!/bin/sh\nexec /usr/bin/python3 \"$@\"\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(python, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var executor = new CodeExecutor(new CodeExecutionOptions { PythonExecutable = python, AllowCodeExecution = true, MaxProcesses = 8 });
+        Assert.False(executor.Sandbox.UnprivilegedUser);
+        Assert.Contains(executor.Sandbox.Unavailable, u => u.StartsWith("user:", StringComparison.Ordinal));
+        Skip.IfNot(executor.Sandbox.PidsCgroup, "no pids cgroup here: " + string.Join("; ", executor.Sandbox.Unavailable));
+        Assert.True(executor.Sandbox.ProcessLimit);
+        var result = executor.Run(Preamble +
+            "made = 0\n" +
+            "for i in range(200):\n" +
+            "    pid = libc.fork()\n" +
+            "    if pid == 0:\n        time.sleep(60)\n        libc._exit(0)\n" +
+            "    elif pid > 0:\n        made += 1\n" +
+            "print('made', made, flush=True)\n");
+        int made = int.Parse(Regex.Match(result.Output, @"made (\d+)").Groups[1].Value);
+        Assert.True(made < 8, result.Output);
+        Assert.Empty(LiveProcessesMentioning(RunFolder(result)));
+    }
+
     [Fact]
     public void A_double_forked_daemon_dies_when_the_run_ends()
     {
