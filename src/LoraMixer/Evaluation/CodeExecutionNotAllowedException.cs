@@ -6,7 +6,7 @@ public sealed class CodeExecutionNotAllowedException : Exception
     /// <summary>Creates the exception with the standard message.</summary>
     public CodeExecutionNotAllowedException()
         : base("HumanEval runs model-generated Python code; it is refused unless you pass --allow-code-execution "
-               + "(runs are isolated best-effort only: temp folder, timeout, memory limit, sockets disabled — not a sandbox).") { }
+               + "(each run is sandboxed: own session, pid and network namespaces, an unused uid or a pids cgroup, rlimits, reliability guard; the result says which are active).") { }
 
     /// <summary>Creates the exception with a custom message.</summary>
     public CodeExecutionNotAllowedException(string message) : base(message) { }

