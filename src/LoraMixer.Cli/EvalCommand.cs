@@ -96,19 +96,9 @@ internal static class EvalCommand
                 var loaded = HumanEvalCompletionsLoader.Load(Path.GetFullPath(completionsPath), humanEval.Problems);
                 if (loaded.Select(c => c.TaskId).Distinct().Count() < humanEval.Count)
                     Console.Error.WriteLine($"warning: {completionsPath} has completions for {loaded.Select(c => c.TaskId).Distinct().Count()} of {humanEval.Count} problems; only those are scored");
-                EvalResult? scored = null;
-                AnsiConsole.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-                    .Start(ctx =>
-                    {
-                        var bar = ctx.AddTask(humanEval.Task, maxValue: 1);
-                        scored = humanEval.Score(loaded, options, new SyncProgress<(int Done, int Total)>(p =>
-                        {
-                            bar.MaxValue = Math.Max(1, p.Total);
-                            bar.Value = p.Done;
-                        }));
-                    });
-                results.Add(scored!);
-                Console.WriteLine(Describe(scored!));
+                var scored = WithProgress(humanEval.Task, progress => humanEval.Score(loaded, options, progress));
+                results.Add(scored);
+                Console.WriteLine(Describe(scored));
                 Write(outPath, null, completionsPath, result, options, results);
                 return 0;
             }
@@ -119,24 +109,31 @@ internal static class EvalCommand
             var tokenizer = TokenizerLoader.Load(dir);
             foreach (var evaluator in evaluators)
             {
-                EvalResult? r = null;
-                AnsiConsole.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-                    .Start(ctx =>
-                    {
-                        var bar = ctx.AddTask(evaluator.Task, maxValue: 1);
-                        r = evaluator.Evaluate(lm, tokenizer, options, new SyncProgress<(int Done, int Total)>(p =>
-                        {
-                            bar.MaxValue = Math.Max(1, p.Total);
-                            bar.Value = p.Done;
-                        }));
-                    });
-                results.Add(r!);
-                Console.WriteLine(Describe(r!));
+                var r = WithProgress(evaluator.Task, progress => evaluator.Evaluate(lm, tokenizer, options, progress));
+                results.Add(r);
+                Console.WriteLine(Describe(r));
             }
             Write(outPath, dir, null, result, options, results);
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>Runs one task's evaluation under a progress bar (items done of total).</summary>
+    private static EvalResult WithProgress(string task, Func<IProgress<(int Done, int Total)>, EvalResult> run)
+    {
+        EvalResult? result = null;
+        AnsiConsole.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var bar = ctx.AddTask(task, maxValue: 1);
+                result = run(new SyncProgress<(int Done, int Total)>(p =>
+                {
+                    bar.MaxValue = Math.Max(1, p.Total);
+                    bar.Value = p.Done;
+                }));
+            });
+        return result!;
     }
 
     private static void Write(string? outPath, string? model, string? completions, ParseResult result, EvalOptions options, List<EvalResult> results)
