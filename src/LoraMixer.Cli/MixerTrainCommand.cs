@@ -68,8 +68,6 @@ internal static class MixerTrainCommand
             bool joint = expertOption is null;
             int k = result.GetValue(topK), seedValue = result.GetValue(seed);
             double betaValue = result.GetValue(beta);
-            if (!joint && betaValue > 0)
-                throw new ArgumentException("--beta trains the experts in stage 2, which only joint training does; plug-and-play experts stay frozen (drop --beta)");
             // Plug-and-play covers every projection its adapters adapt unless --targets narrows it.
             IReadOnlyList<string>? targetList = result.GetValue(targets) is null && !joint ? null : TrainingInputs.Targets(result.GetValue(targets), modelDir);
             var preset = router.Resolve(result);
@@ -84,7 +82,6 @@ internal static class MixerTrainCommand
             }
             var rsl = new RoutingLossSettings(result.GetValue(rslAlpha), result.GetValue(rslLambda), result.GetValue(entropySign),
                 result.GetValue(rslWarmup), betaValue, preset.Supervision);
-            rsl.Validate();
             int samples1 = result.GetValue(stage1Samples), samples2 = result.GetValue(stage2Samples);
             if (joint && samples1 < 1) throw new ArgumentException($"--stage1-samples must be at least 1, got {samples1}");
             if (samples2 < 1) throw new ArgumentException($"--stage2-samples must be at least 1, got {samples2}");
@@ -107,7 +104,6 @@ internal static class MixerTrainCommand
             var stage1Settings = Stage(result.GetValue(stage1Epochs), result.GetValue(stage1Lr), "stage1");
             var stage2Settings = Stage(result.GetValue(stage2Epochs), result.GetValue(stage2Lr) ?? preset.Stage2LearningRate, "stage2");
             if (joint) stage1Settings.Validate();
-            stage2Settings.Validate();
 
             LoraConfig? expertConfig = null;
             if (joint)
@@ -118,7 +114,7 @@ internal static class MixerTrainCommand
                 {
                     R = r,
                     LoraAlpha = result.GetValue(alpha),
-                    TargetModules = targetList ?? TrainingInputs.Targets(null, modelDir),
+                    TargetModules = targetList!,
                     LoraDropout = result.GetValue(dropout),
                     BaseModelNameOrPath = modelDir,
                 };

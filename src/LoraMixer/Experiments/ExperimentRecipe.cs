@@ -137,7 +137,7 @@ public sealed record ExperimentRecipe
         RouterInputNorm = Mixing.RouterPreset.Spell(preset.InputNorm),
         RoutingGranularity = Mixing.RouterPreset.Spell(preset.Granularity),
         RouterSupervision = preset.Supervision,
-        Stage2Routing = preset.Stage2Routing == Mixing.RoutingMode.StraightThrough ? "straight_through" : "soft",
+        Stage2Routing = Mixing.RouterPreset.Spell(preset.Stage2Routing),
     };
 
     /// <summary>The recipe as JSON (what the run folder keeps).</summary>

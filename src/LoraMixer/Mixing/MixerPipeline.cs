@@ -97,7 +97,7 @@ public sealed class MixerPipeline(string baseModelDir, ITokenizer tokenizer, Dev
         if (paradigm == Paradigm.Joint && experts.MixerDir is null)
             throw new ArgumentException("joint stage 2 continues from the stage-1 experts' folder, not from separate adapters");
         if (paradigm == Paradigm.PlugAndPlay && settings.Loss.Beta > 0)
-            throw new ArgumentException("β > 0 trains the experts in stage 2, which only joint training does; plug-and-play experts stay frozen (set β to 0)");
+            throw new ArgumentException("β (--beta) > 0 trains the experts in stage 2, which only joint training does; plug-and-play experts stay frozen (set it to 0)");
         var names = experts.Names;
         settings.Validate(names.Count);
         bool trainExperts = paradigm == Paradigm.Joint && settings.Loss.Beta > 0;
@@ -230,7 +230,7 @@ public sealed class MixerPipeline(string baseModelDir, ITokenizer tokenizer, Dev
             ["max_length"] = s.Training.MaxLength,
             ["seed"] = trainer.Seed,
             ["preset"] = s.Preset.Name,
-            ["routing"] = s.Preset.Stage2Routing == RoutingMode.StraightThrough ? "straight_through" : "soft",
+            ["routing"] = RouterPreset.Spell(s.Preset.Stage2Routing),
             ["top_k"] = s.TopK,
             ["temperature"] = s.Temperature,
             ["router_scope"] = s.Scope == RouterScope.Projection ? "projection" : "block",

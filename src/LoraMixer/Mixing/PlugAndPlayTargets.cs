@@ -16,15 +16,12 @@ public sealed record PlugAndPlayTargets(IReadOnlyList<string> Targets, IReadOnly
     /// Chooses the targets for <paramref name="adapters"/> on <paramref name="model"/>: the union of their
     /// modules, or <paramref name="explicitTargets"/> when given.
     /// </summary>
-    /// <exception cref="Errors.AdapterMismatchException">An adapter does not fit the base model.</exception>
     /// <exception cref="ArgumentException">An explicit target is not a linear of the model's blocks, or there are no adapters.</exception>
     public static PlugAndPlayTargets Select(ICausalLM model, IReadOnlyList<PeftAdapter> adapters, IReadOnlyList<string>? explicitTargets)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(adapters);
         if (adapters.Count == 0) throw new ArgumentException("plug-and-play needs at least one adapter", nameof(adapters));
-        var shapes = TargetLinears.WeightShapes(model);
-        foreach (var a in adapters) a.CheckAgainst(shapes, $"the base model ({ModelStructure.Describe(model).Architecture})");
         var targetable = TargetLinears.Targetable(model);
         if (explicitTargets is not null)
         {

@@ -61,6 +61,9 @@ public sealed record RouterPreset(string Name, RouterInput Input, RouterInputNor
         return preset;
     }
 
+    /// <summary>The command-line spelling of a stage-2 routing mode (<c>soft</c> or <c>straight_through</c>).</summary>
+    public static string Spell(RoutingMode stage2Routing) => stage2Routing == RoutingMode.StraightThrough ? "straight_through" : "soft";
+
     /// <summary>The command-line spelling of a router input.</summary>
     public static string Spell(RouterInput input) => input == RouterInput.CausalMean ? "causal_mean" : "token";
 

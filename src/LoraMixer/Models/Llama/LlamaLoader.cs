@@ -1,6 +1,5 @@
 using LoraMixer.Errors;
 using LoraMixer.IO;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LoraMixer.Models.Llama;
@@ -17,17 +16,10 @@ public static class LlamaLoader
         if (!Directory.Exists(modelDir))
             throw new ModelFormatException($"model folder {modelDir} does not exist");
         var config = LlamaConfig.Load(modelDir);
-        device ??= CPU;
         using var checkpoint = SafeTensorsCheckpoint.Open(modelDir);
         CheckWeights(config, checkpoint, modelDir);
-        var model = new LlamaForCausalLM(config, CPU);
+        var model = new LlamaForCausalLM(config, device ?? CPU);
         CheckpointWeights.Load(model, checkpoint, modelDir);
-        if (device.type != DeviceType.CPU)
-        {
-            model.Dispose();
-            model = new LlamaForCausalLM(config, device);
-            CheckpointWeights.Load(model, checkpoint, modelDir);
-        }
         model.eval();
         return model;
     }
