@@ -1,6 +1,6 @@
 namespace LoraMixer.Experiments;
 
-/// <summary>A method an experiment can run: its id in recipes, its table label and its table (main or RSL ablation).</summary>
+/// <summary>A method an experiment can run: its id in recipes, its table label and its table (main or ablation).</summary>
 /// <param name="Id">Recipe name, e.g. <c>mixer-joint</c>.</param>
 /// <param name="Label">Table label, e.g. "LoRA-Mixer (joint)".</param>
 /// <param name="Group">"main" or "ablation".</param>

@@ -22,14 +22,22 @@ public sealed record ExperimentRecipe
     public required IReadOnlyList<string> Tasks { get; init; }
     /// <summary>Benchmark folder; null = <c>$LORAMIXER_DATA</c>.</summary>
     public string? DataDir { get; init; }
-    /// <summary>Training samples per task (stage 1, and the union for the multi-task LoRA and MixLoRA).</summary>
+    /// <summary>Training samples per task (stage 1, and the union for the multi-task LoRA, MixLoRA and every stage 2).</summary>
     public int Stage1Samples { get; init; } = 400;
-    /// <summary>Optimizer steps of stage 1, of the multi-task LoRA and of MixLoRA.</summary>
+    /// <summary>Optimizer steps of stage 1 (the experts every expert-based method builds on).</summary>
     public int Stage1Steps { get; init; } = 600;
     /// <summary>Mixed samples for router training (stage 2).</summary>
     public int Stage2Samples { get; init; } = 1000;
-    /// <summary>Optimizer steps of every router training.</summary>
+    /// <summary>Optimizer steps of every stage 2 (routers, MoLE's gates).</summary>
     public int Stage2Steps { get; init; } = 300;
+
+    /// <summary>
+    /// The matched training budget, in optimizer steps of <see cref="BatchSize"/> samples: stage 1 + stage 2.
+    /// A method that trains in one stage (multi-task LoRA, MixLoRA) gets all of it; a router method gets
+    /// stage 1 (its experts) plus its own stage 2, so every trained method sees the same number of samples.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public int TotalSteps => Stage1Steps + Stage2Steps;
     /// <summary>LoRA rank of each expert.</summary>
     public int Rank { get; init; } = 8;
     /// <summary>Experts per token at inference.</summary>

@@ -67,13 +67,15 @@ internal sealed class ExperimentSeedRun
         }
         using var model = ModelLoader.LoadCausalLM(_baseDir, _device);
         var logs = new Dictionary<string, string>();
-        JsonObject? routing = null;
+        var extra = new JsonObject();
         long trainable = 0;
+        MethodBudget budget;
         Dictionary<string, ScoreMeasurement> scores;
         switch (method.Id)
         {
             case "base":
                 scores = Evaluate(model, null);
+                budget = new MethodBudget(0, 0, 0, ParameterCount(model));
                 break;
             case "oracle":
             {
@@ -82,24 +84,60 @@ internal sealed class ExperimentSeedRun
                 trainable = mixer.ExpertParameterCount() / Tasks.Count;
                 logs["stage 1 experts"] = LogPath("stage1");
                 scores = Evaluate(model, task => mixer.SetHardExperts(tensor(new long[] { IndexOf(task) })));
+                budget = Stage1Budget(mixer.ExpertParameterCount(), ParameterCount(model) - mixer.ExpertParameterCount() + trainable);
                 break;
             }
             case "merge":
             {
                 using var mixer = MixerCheckpoint.Load(model, ExpertsDir);
                 mixer.SetRouting(new RoutingSettings(RoutingMode.Soft)); // zero routers: every expert weighted 1/E
+                logs["stage 1 experts"] = LogPath("stage1");
                 scores = Evaluate(model, null);
+                budget = Stage1Budget(mixer.ExpertParameterCount(), ParameterCount(model) - mixer.RouterParameters().Sum(p => p.Value.numel()));
                 break;
             }
-            case "lorahub":
+            case "lorahub" or "lorahub-pooled":
             {
                 using var mixer = MixerCheckpoint.Load(model, ExpertsDir);
-                var encoder = new ExampleEncoder(_tokenizer, _recipe.MaxLength, Tasks);
-                var few = Tasks.SelectMany(t => Data.TrainByTask[t].Take(5)).Select(encoder.Encode).ToArray();
-                var weights = LoraHub.Fit(mixer, few, _tokenizer.EosId ?? 0);
-                _log($"  LoRAHub weights: {string.Join(", ", Tasks.Select((t, i) => $"{t} {weights[i]:F2}"))}");
-                trainable = Tasks.Count;
-                scores = Evaluate(model, _ => mixer.SetHardExperts(tensor(new long[] { 0 })));
+                var experts = LoraHub.Snapshot(mixer);
+                try
+                {
+                    var encoder = new ExampleEncoder(_tokenizer, _recipe.MaxLength, Tasks);
+                    EncodedExample[] Few(IEnumerable<string> tasks) =>
+                        tasks.SelectMany(t => Data.TrainByTask[t].Take(LoraHub.ExamplesPerTask)).Select(encoder.Encode).ToArray();
+                    var weights = new JsonObject();
+                    void Fit(string key, IEnumerable<string> tasks)
+                    {
+                        var w = LoraHub.Fit(mixer, experts, Few(tasks), _tokenizer.EosId ?? 0);
+                        weights[key] = new JsonArray(w.Select(v => (JsonNode?)Math.Round(v, 4)).ToArray());
+                        _log($"  LoRAHub weights ({key}): {string.Join(", ", Tasks.Select((t, i) => $"{t} {w[i]:F2}"))}");
+                    }
+                    if (method.Id == "lorahub-pooled")
+                    {
+                        Fit("pooled", Tasks);
+                        scores = Evaluate(model, null);
+                    }
+                    else
+                    {
+                        scores = Evaluate(model, task => Fit(task, new[] { task })); // one weight vector per target task, on its own examples
+                    }
+                    extra["lorahub"] = new JsonObject
+                    {
+                        ["weights"] = weights, ["examples_per_task"] = LoraHub.ExamplesPerTask, ["max_evaluations"] = LoraHub.DefaultMaxEvaluations,
+                        ["l1_weight"] = LoraHub.L1Weight, ["bound"] = LoraHub.Bound, ["search"] = "nelder-mead from w = 0, points clipped to the bounds",
+                    };
+                    int searches = weights.Count;
+                    trainable = (long)mixer.Experts * searches;
+                    logs["stage 1 experts"] = LogPath("stage1");
+                    long merged = mixer.ExpertParameterCount() / mixer.Experts;
+                    budget = Stage1Budget(mixer.ExpertParameterCount() + trainable,
+                        ParameterCount(model) - mixer.ExpertParameterCount() - mixer.RouterParameters().Sum(p => p.Value.numel()) + merged)
+                        with { SearchEvaluations = (long)searches * LoraHub.DefaultMaxEvaluations };
+                }
+                finally
+                {
+                    foreach (var t in experts.A.Concat(experts.B)) t.Dispose();
+                }
                 break;
             }
             case "multitask":
@@ -108,7 +146,7 @@ internal sealed class ExperimentSeedRun
                 PeftAdapter? adapter = null;
                 Train(method.Label, (p, ct) =>
                 {
-                    var (a, s) = LoraTrainingJob.Run(model, _tokenizer, Data.Train, config, "multitask", Settings("multitask", _recipe.Stage1Steps, _recipe.Lr), p, ct);
+                    var (a, s) = LoraTrainingJob.Run(model, _tokenizer, Data.Train, config, "multitask", Settings("multitask", _recipe.TotalSteps, _recipe.Lr), p, ct);
                     adapter = a;
                     return s;
                 });
@@ -117,6 +155,7 @@ internal sealed class ExperimentSeedRun
                 trainable = trained.Modules.Values.Sum(w => w.A.numel() + w.B.numel());
                 logs["multi-task LoRA"] = LogPath("multitask");
                 scores = Evaluate(model, null);
+                budget = FullBudget(trainable, ParameterCount(model));
                 break;
             }
             case "mixlora":
@@ -124,7 +163,7 @@ internal sealed class ExperimentSeedRun
                 MixLora mix;
                 try
                 {
-                    mix = MixLora.Attach(model, Tasks.Count, _recipe.Rank, _recipe.TopK, _seed);
+                    mix = MixLora.Attach(model, MixLora.DefaultExperts, _recipe.Rank, MixLora.DefaultTopK, _seed);
                 }
                 catch (NotSupportedException e) // a family without MLPs (Mamba)
                 {
@@ -132,16 +171,17 @@ internal sealed class ExperimentSeedRun
                     return;
                 }
                 using var mixLora = mix;
-                Train(method.Label, (p, ct) => mix.Train(_tokenizer, Data.Train, Settings("mixlora", _recipe.Stage1Steps, _recipe.Lr), p, ct));
+                Train(method.Label, (p, ct) => mix.Train(_tokenizer, Data.Train, Settings("mixlora", _recipe.TotalSteps, _recipe.Lr), p, ct));
                 trainable = mix.ParameterCount;
                 logs["MixLoRA"] = LogPath("mixlora");
                 scores = Evaluate(model, null);
+                budget = FullBudget(trainable, ParameterCount(model));
                 break;
             }
             default:
                 throw new ArgumentException($"no way to run method '{method.Id}'");
         }
-        WriteResult(resultPath, method, scores, trainable, routing, logs, clock.Elapsed.TotalSeconds);
+        WriteResult(resultPath, method, scores, trainable, budget, null, extra, logs, clock.Elapsed.TotalSeconds);
         _manifest.AddStep($"seed-{_seed}/{method.Id}", clock.Elapsed.TotalSeconds);
     }
 
@@ -163,7 +203,9 @@ internal sealed class ExperimentSeedRun
         var routing = trained.Statistics.ToJson();
         if (Data.HeldOut(_tokenizer, _recipe.MaxLength) is { Count: > 0 } heldOut)
             routing["held_out"] = MixerTrainingJob.CollectStatistics(mixer, heldOut, Tasks, 32).ToJson();
-        WriteResult(resultPath, method, scores, trainable, routing, new Dictionary<string, string> { [method.Label] = LogPath(method.Id) }, clock.Elapsed.TotalSeconds);
+        var budget = FullBudget(mixer.ExpertParameterCount() + mixer.RouterParameters().Sum(p => p.Value.numel()), ParameterCount(trained.Model));
+        var logs = new Dictionary<string, string> { ["stage 1 experts"] = LogPath("stage1"), [method.Label] = LogPath(method.Id) };
+        WriteResult(resultPath, method, scores, trainable, budget, routing, new JsonObject(), logs, clock.Elapsed.TotalSeconds);
         _manifest.AddStep($"seed-{_seed}/{method.Id}", clock.Elapsed.TotalSeconds);
     }
 
@@ -189,7 +231,7 @@ internal sealed class ExperimentSeedRun
         var rsl = new RoutingLossSettings(Supervision: preset.Supervision); // α 0.01, λ 0.01, sign +1, warm-up 10%
         RouterTraining Stage2(RouterPreset p, RoutingLossSettings loss, double lr) => new()
         {
-            Preset = p, Loss = loss, TopK = _recipe.TopK, Training = Settings(id, _recipe.Stage2Steps, lr),
+            Preset = p, Loss = loss, TopK = _recipe.TopK, Training = Settings(id, _recipe.Stage2Steps, lr), // stage 1 + stage 2 = the recipe's TotalSteps
         };
         // The recipe's router_lr applies to its own preset; the paper row keeps the paper preset's rate.
         double RouterLr(RouterPreset p) => p.Name == _recipe.RouterPreset ? _recipe.RouterLr : p.Stage2LearningRate;
@@ -252,8 +294,23 @@ internal sealed class ExperimentSeedRun
         return scores;
     }
 
+    /// <summary>
+    /// The budget of a method that trains <see cref="ExperimentRecipe.TotalSteps"/> (stage 1 + stage 2, or the
+    /// same number of steps in one stage) of <see cref="ExperimentRecipe.BatchSize"/>.
+    /// </summary>
+    private MethodBudget FullBudget(long trained, long total) =>
+        new(_recipe.TotalSteps, (long)_recipe.TotalSteps * _recipe.BatchSize, trained, total);
+
+    /// <summary>The budget of a method that uses the stage-1 experts without a stage 2 of its own.</summary>
+    private MethodBudget Stage1Budget(long trained, long total) =>
+        new(_recipe.Stage1Steps, (long)_recipe.Stage1Steps * _recipe.BatchSize, trained, total);
+
+    /// <summary>Values held by <paramref name="model"/> (base and whatever is attached to it).</summary>
+    private static long ParameterCount(ICausalLM model) =>
+        model is TorchSharp.torch.nn.Module m ? m.parameters().Sum(p => p.numel()) : 0;
+
     private void WriteResult(string path, ExperimentMethod method, IReadOnlyDictionary<string, ScoreMeasurement> scores, long trainable,
-        JsonObject? routing, IReadOnlyDictionary<string, string> logs, double seconds)
+        MethodBudget budget, JsonObject? routing, JsonObject extra, IReadOnlyDictionary<string, string> logs, double seconds)
     {
         double tokens = scores.Values.Sum(s => s.TokensPerSecond * s.Seconds), evalSeconds = scores.Values.Sum(s => s.Seconds);
         var taskScores = new JsonObject();
@@ -270,12 +327,18 @@ internal sealed class ExperimentSeedRun
             ["group"] = method.Group,
             ["seed"] = _seed,
             ["trainable_params"] = trainable,
+            ["budget"] = budget.ToJson(),
             ["tokens_per_second"] = Math.Round(tokens / Math.Max(1e-9, evalSeconds), 1),
             ["seconds"] = Math.Round(seconds, 1),
             ["scores"] = taskScores,
             ["train_logs"] = new JsonObject(logs.Select(l => KeyValuePair.Create(l.Key, (JsonNode?)l.Value))),
         };
         if (routing is not null) json["routing"] = routing;
+        foreach (var (key, value) in extra.ToArray())
+        {
+            extra.Remove(key);
+            json[key] = value;
+        }
         var bytes = Encoding.UTF8.GetBytes(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         AtomicFile.Write(path, s => s.Write(bytes));
     }

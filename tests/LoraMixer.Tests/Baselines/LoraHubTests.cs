@@ -5,7 +5,7 @@ using LoraMixer.Mixing;
 using LoraMixer.Models;
 using static TorchSharp.torch;
 
-namespace LoraMixer.Tests.Mixing;
+namespace LoraMixer.Tests.Baselines;
 
 public sealed class LoraHubTests
 {
@@ -16,6 +16,42 @@ public sealed class LoraHubTests
         Assert.Equal(1.5, x[0], 3);
         Assert.Equal(-0.5, x[1], 3);
         Assert.Equal(2.0, f, 5);
+    }
+
+    [Fact]
+    public void Objective_is_the_loss_plus_0_05_times_the_mean_absolute_weight()
+    {
+        // 2.0 + 0.05 · (|1| + |−0.5| + |0|) / 3 = 2.0 + 0.05 · 0.5 = 2.025 (the sum would give 2.075).
+        Assert.Equal(2.025, LoraHub.Objective(2.0, new[] { 1.0, -0.5, 0.0 }), 12);
+        Assert.Equal(0.0, LoraHub.Objective(0.0, new[] { 0.0, 0.0 }), 12);
+    }
+
+    [Fact]
+    public void Weights_are_clipped_to_plus_minus_1_5()
+    {
+        Assert.Equal(new[] { 1.5, -1.5, 0.7, -1.5 }, LoraHub.Clip(new[] { 2.0, -3.0, 0.7, -1.5 }));
+    }
+
+    [Fact]
+    public void Search_starts_at_zero_and_stays_within_the_bounds()
+    {
+        var seen = new List<double[]>();
+        // Loss minimised at w = 3 (outside the bounds): the answer is the bound, 1.5, in every coordinate.
+        var (w, objective) = LoraHub.Search(x => { seen.Add(x); return x.Sum(v => (v - 3) * (v - 3)); }, experts: 2, maxEvaluations: 200);
+        Assert.Equal(new[] { 0.0, 0.0 }, seen[0]);
+        Assert.All(seen.SelectMany(x => x), v => Assert.InRange(v, -1.5, 1.5));
+        Assert.Equal(1.5, w[0], 3);
+        Assert.Equal(1.5, w[1], 3);
+        Assert.Equal(2 * 1.5 * 1.5 + 0.05 * 1.5, objective, 3);
+    }
+
+    [Fact]
+    public void Search_trades_the_loss_against_the_mean_L1_penalty()
+    {
+        // loss = Σ (w_i − 1)²; with 0.05·mean|w| over n = 2 the optimum is w_i = 1 − 0.05 / (2·2) = 0.9875
+        // (with 0.05·Σ|w| it would be 0.975).
+        var (w, _) = LoraHub.Search(x => x.Sum(v => (v - 1) * (v - 1)), experts: 2, maxEvaluations: 400);
+        Assert.All(w, v => Assert.InRange(v, 0.984, 0.991));
     }
 
     [Fact]
@@ -43,7 +79,9 @@ public sealed class LoraHubTests
             Targets = new[] { "q_proj", "v_proj" }, Experts = new[] { new MixerExpert("a", "experts/a"), new MixerExpert("b", "experts/b") },
         };
         using var mixer = MixerCheckpoint.FromAdapters(model, mixerConfig, new[] { a, b });
-        var w = LoraHub.Fit(mixer, examples, 0, maxEvaluations: 30);
+        var experts = LoraHub.Snapshot(mixer);
+        var w = LoraHub.Fit(mixer, experts, examples, 0, maxEvaluations: 30);
+        foreach (var t in experts.A.Concat(experts.B)) t.Dispose();
         Assert.Equal(2, w.Length);
 
         // Independent check: a plain LoRA with A = w0·A_a + w1·A_b and B = w0·B_a + w1·B_b gives the same logits.
