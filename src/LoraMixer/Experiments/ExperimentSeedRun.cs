@@ -140,6 +140,21 @@ internal sealed class ExperimentSeedRun
                 }
                 break;
             }
+            case "mole":
+            {
+                // The stage-1 experts, read through a mixer on a scratch copy of the base model, then gated per matrix.
+                using var scratch = ModelLoader.LoadCausalLM(_baseDir, _device);
+                using var experts = MixerCheckpoint.Load(scratch, ExpertsDir);
+                using var mole = Mole.FromMixer(model, experts);
+                Train(method.Label, (p, ct) => mole.Train(_tokenizer, Data.Stage2, Settings("mole", _recipe.Stage2Steps, _recipe.RouterLr), p, ct));
+                trainable = mole.ParameterCount;
+                logs["stage 1 experts"] = LogPath("stage1");
+                logs[method.Label] = LogPath("mole");
+                scores = Evaluate(model, null);
+                budget = FullBudget(experts.ExpertParameterCount() + trainable, ParameterCount(model));
+                extra["mole"] = new JsonObject { ["temperature"] = Mole.DefaultTemperature, ["balance_weight"] = Mole.BalanceWeight };
+                break;
+            }
             case "multitask":
             {
                 var config = ExpertConfig(model) with { R = _recipe.Rank * Tasks.Count, LoraAlpha = 2 * _recipe.Rank * Tasks.Count };
@@ -186,8 +201,8 @@ internal sealed class ExperimentSeedRun
     }
 
     /// <summary>
-    /// A method that trains routers over the stage-1 experts (LoRA-Mixer in both paradigms, its ablations and
-    /// MoLE): stage 2 of <see cref="MixerPipeline"/>, then every task scored with the trained mixer.
+    /// A method that trains routers over the stage-1 experts (LoRA-Mixer in both paradigms and its ablations):
+    /// stage 2 of <see cref="MixerPipeline"/>, then every task scored with the trained mixer.
     /// </summary>
     private void RunRouterMethod(ExperimentMethod method, (Paradigm Paradigm, RouterTraining Settings, RoutingSettings? Inference) training,
         string resultPath, Stopwatch clock)
@@ -235,11 +250,8 @@ internal sealed class ExperimentSeedRun
         };
         // The recipe's router_lr applies to its own preset; the paper row keeps the paper preset's rate.
         double RouterLr(RouterPreset p) => p.Name == _recipe.RouterPreset ? _recipe.RouterLr : p.Stage2LearningRate;
-        // MoLE is its own router: the token's hidden state, dense gates at inference too, balance loss only.
-        var mole = RouterPreset.Paper with { Name = "mole" };
         return id switch
         {
-            "mole" => (Paradigm.PlugAndPlay, Stage2(mole, new RoutingLossSettings() with { Lambda = 0, WarmupRatio = 0 }, _recipe.RouterLr), new RoutingSettings(RoutingMode.Soft)),
             "mixer-joint" => (Paradigm.Joint, Stage2(preset, rsl with { Beta = 1.0 }, _recipe.Lr), null),
             "mixer-pnp" => (Paradigm.PlugAndPlay, Stage2(preset, rsl, RouterLr(preset)), null),
             "mixer-pnp-paper" => (Paradigm.PlugAndPlay, Stage2(RouterPreset.Paper, new RoutingLossSettings(), RouterLr(RouterPreset.Paper)), null),
