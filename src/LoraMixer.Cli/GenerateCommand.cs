@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
 using LoraMixer.Generation;
 using LoraMixer.Models;
 using LoraMixer.Tokenization;
@@ -24,9 +25,10 @@ internal static class GenerateCommand
         var topK = new Option<int>("--top-k") { Description = "Sample among the k most likely tokens (0 = off)", DefaultValueFactory = _ => 0 };
         var seed = new Option<int>("--seed") { Description = "Sampling seed", DefaultValueFactory = _ => 0 };
         var stop = new Option<string[]>("--stop") { Description = "Stop before this string (\\n, \\t escapes allowed); repeatable" };
+        var jsonl = new Option<string?>("--jsonl") { Description = "Also write one JSON object per prompt here: prompt, text, token_ids, finish_reason, prompt_tokens, generated_tokens" };
         var command = new Command("generate", "Generate text from a model folder")
         {
-            model, prompt, maxTokens, temperature, topP, topK, seed, stop, device,
+            model, prompt, maxTokens, temperature, topP, topK, seed, stop, jsonl, device,
         };
         var adaptation = new ModelAdaptation();
         foreach (var option in adaptation.Options) command.Add(option);
@@ -43,6 +45,9 @@ internal static class GenerateCommand
             };
             options.Validate();
             adaptation.Validate(result);
+            // Claimed before the model loads, so a bad path costs nothing.
+            string? jsonlPath = result.GetValue(jsonl) is string j ? Path.GetFullPath(j) : null;
+            using var claim = jsonlPath is null ? null : OutputFolder.ClaimFile(jsonlPath, "--jsonl");
             string dir = result.GetValue(model)!;
             var torchDevice = CommonOptions.ResolveDevice(result, device);
             using var lm = ModelLoader.LoadCausalLM(dir, torchDevice);
@@ -61,9 +66,10 @@ internal static class GenerateCommand
                     echoed = true;
                     Console.Write(prompts[0]);
                 }
-                generator.Generate(prompts, options, (_, text) => { Echo(); Console.Write(text); Console.Out.Flush(); });
+                var single = generator.Generate(prompts, options, (_, text) => { Echo(); Console.Write(text); Console.Out.Flush(); });
                 Echo();
                 Console.WriteLine();
+                WriteJsonl(jsonlPath, prompts, single, tokenizer);
                 return 0;
             }
             var outputs = generator.Generate(prompts, options);
@@ -72,9 +78,34 @@ internal static class GenerateCommand
                 Console.WriteLine($"--- [{i}] ({outputs[i].TokenIds.Count} tokens, {outputs[i].FinishReason})");
                 Console.WriteLine(prompts[i] + outputs[i].Text);
             }
+            WriteJsonl(jsonlPath, prompts, outputs, tokenizer);
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// One JSON object per prompt, in prompt order: the prompt, the generated text, its token ids, why it stopped
+    /// (eos, stop_string, length) and the prompt's and the generation's token counts.
+    /// </summary>
+    private static void WriteJsonl(string? path, IReadOnlyList<string> prompts, IReadOnlyList<GenerationResult> outputs, ITokenizer tokenizer)
+    {
+        if (path is null) return;
+        var lines = prompts.Select((p, i) => new JsonObject
+        {
+            ["index"] = i,
+            ["prompt"] = p,
+            ["text"] = outputs[i].Text,
+            ["token_ids"] = new JsonArray(outputs[i].TokenIds.Select(t => (JsonNode)JsonValue.Create(t)).ToArray()),
+            ["finish_reason"] = outputs[i].FinishReason switch
+            {
+                FinishReason.Eos => "eos", FinishReason.StopString => "stop_string", _ => "length",
+            },
+            ["prompt_tokens"] = tokenizer.Encode(p, addBos: true).Count,
+            ["generated_tokens"] = outputs[i].TokenIds.Count,
+        }.ToJsonString());
+        OutputFolder.WriteText(path, string.Join("\n", lines) + "\n");
+        Console.Error.WriteLine($"wrote {path}");
     }
 
     /// <summary>Turns the two-character sequences \n, \t, \r and \\ typed on a shell into the characters.</summary>

@@ -18,7 +18,7 @@ public static class BenchmarkRecords
         void Warn(IReadOnlyList<string> skipped) { foreach (var s in skipped) warn?.Invoke(s); }
         switch (task)
         {
-            case EvalTask.Gsm8k:
+            case EvalTask.Gsm8k or EvalTask.Gsm8kCotZeroShot:
             {
                 var data = Gsm8kLoader.Load(path);
                 Warn(data.SkippedLines);

@@ -17,12 +17,17 @@ public sealed class ColaEvaluator : ITaskEvaluator
 
     private readonly IReadOnlyList<LabeledSentence> _examples;
     private readonly IReadOnlyList<LabeledSentence>? _fewShotPool;
+    private readonly bool _poolIsEvaluatedSplit;
+
+    /// <summary>The lm-eval task version and LoraMixer's protocol revision, recorded in every result.</summary>
+    public const string ProtocolVersion = "lm-eval cola 1.0; loramixer 2";
 
     /// <summary>Creates the evaluator over <paramref name="examples"/>.</summary>
-    public ColaEvaluator(IReadOnlyList<LabeledSentence> examples, IReadOnlyList<LabeledSentence>? fewShotPool = null)
+    public ColaEvaluator(IReadOnlyList<LabeledSentence> examples, IReadOnlyList<LabeledSentence>? fewShotPool = null, bool poolIsEvaluatedSplit = false)
     {
         _examples = examples ?? throw new ArgumentNullException(nameof(examples));
         _fewShotPool = fewShotPool;
+        _poolIsEvaluatedSplit = poolIsEvaluatedSplit;
     }
 
     /// <inheritdoc/>
@@ -38,5 +43,6 @@ public sealed class ColaEvaluator : ITaskEvaluator
     public EvalResult Evaluate(ICausalLM model, ITokenizer tokenizer, EvalOptions options,
         IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellationToken = default) =>
         LoglikelihoodProtocol.Run(new LoglikelihoodProtocol.Spec<LabeledSentence>(Task, TemplateId, _examples, _fewShotPool,
-            Prompt, _ => LabelWords, e => e.Label, AccNorm: false, Mcc: true), model, tokenizer, options, progress, cancellationToken);
+            Prompt, _ => LabelWords, e => e.Label, AccNorm: false, Mcc: true)
+            { ProtocolVersion = ProtocolVersion, PoolIsEvaluatedSplit = _poolIsEvaluatedSplit }, model, tokenizer, options, progress, cancellationToken);
 }

@@ -3,11 +3,16 @@ namespace LoraMixer.Evaluation;
 /// <summary>How a benchmark is run; the defaults follow lm-evaluation-harness.</summary>
 public sealed record EvalOptions
 {
-    /// <summary>Evaluate a seeded random subset of this many examples (null: all).</summary>
+    /// <summary>
+    /// Evaluate at most this many examples (null: all): the first N in file order as lm-eval's <c>--limit</c>, or a
+    /// random N when <see cref="LimitSeed"/> is set.
+    /// </summary>
     public int? Limit { get; init; }
-    /// <summary>Number of in-context exemplars (0: zero-shot).</summary>
-    public int Shots { get; init; }
-    /// <summary>Seed of the subset, the few-shot draw and the bootstrap.</summary>
+    /// <summary>With <see cref="Limit"/>: draw a uniform random subset with this seed instead of taking the first N.</summary>
+    public int? LimitSeed { get; init; }
+    /// <summary>Number of in-context exemplars; null: the task's lm-eval default (GSM8K 5, the others 0).</summary>
+    public int? Shots { get; init; }
+    /// <summary>Seed of the few-shot draw and the bootstrap.</summary>
     public int Seed { get; init; } = 1234;
     /// <summary>Sequences per forward pass or generation batch.</summary>
     public int BatchSize { get; init; } = 8;
@@ -36,7 +41,7 @@ public sealed record EvalOptions
     public void Validate()
     {
         if (Limit is < 1) throw new ArgumentException($"limit must be ≥ 1, got {Limit}");
-        if (Shots < 0) throw new ArgumentException($"shots must be ≥ 0, got {Shots}");
+        if (Shots is < 0) throw new ArgumentException($"shots must be ≥ 0, got {Shots}");
         if (BatchSize < 1) throw new ArgumentException($"batch size must be ≥ 1, got {BatchSize}");
         if (MaxNewTokens is < 1) throw new ArgumentException($"max new tokens must be ≥ 1, got {MaxNewTokens}");
         if (Samples < 1) throw new ArgumentException($"samples must be ≥ 1, got {Samples}");

@@ -16,6 +16,27 @@ public sealed record EvalResult(string Task, IReadOnlyList<MetricValue> Metrics,
     /// <summary>The isolation that ran generated code (HumanEval); null for tasks that run none.</summary>
     public SandboxReport? Sandbox { get; init; }
 
+    /// <summary>The protocol that produced the result: lm-eval's task and version, and LoraMixer's revision of it.</summary>
+    public string ProtocolVersion { get; init; } = "";
+
+    /// <summary>Where the exemplars came from ("train", "none (0-shot)", or a split or file named by <c>--fewshot-split</c>).</summary>
+    public string ExemplarSplit { get; init; } = "none (0-shot)";
+
+    /// <summary>Which examples were scored ("all 872", "first 200 of 872", "random 200 of 872 (limit seed 1)").</summary>
+    public string Subset { get; init; } = "";
+
+    /// <summary>The data files read, with their SHA-256.</summary>
+    public IReadOnlyList<DataFileHash> DataFiles { get; init; } = [];
+
+    /// <summary>Deviations and facts a reader needs (e.g. 0-shot because no train split exists), one sentence each.</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+
+    /// <summary>Malformed data lines skipped while loading (each was reported with file and line).</summary>
+    public int SkippedLines { get; init; }
+
+    /// <summary>Per-example outcomes in scoring order (for paired comparisons); empty when not recorded.</summary>
+    public IReadOnlyList<ItemOutcome> Items { get; init; } = [];
+
     /// <summary>The metric called <paramref name="name"/>.</summary>
     /// <exception cref="KeyNotFoundException">The task does not report it.</exception>
     public MetricValue Metric(string name) =>

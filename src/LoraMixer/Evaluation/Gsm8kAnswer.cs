@@ -21,6 +21,14 @@ public static partial class Gsm8kAnswer
         return match.Success ? match.Groups[1].Value : Invalid;
     }
 
+    /// <summary>The strict-match answer of <c>gsm8k_cot_zeroshot</c>: the number after the first "The answer is ", or <see cref="Invalid"/>.</summary>
+    public static string ExtractStrictCot(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var match = StrictCotRegex().Match(text);
+        return match.Success ? match.Groups[1].Value : Invalid;
+    }
+
     /// <summary>The flexible-extract answer: the last number-like span, or <see cref="Invalid"/>.</summary>
     public static string ExtractFlexible(string text)
     {
@@ -48,6 +56,10 @@ public static partial class Gsm8kAnswer
 
     [GeneratedRegex(@"#### (\-?[0-9\.\,]+)")]
     private static partial Regex StrictRegex();
+
+    // lm-eval's pattern ends in an unescaped "." (any character), kept as written.
+    [GeneratedRegex(@"The answer is (\-?[0-9\.\,]+).")]
+    private static partial Regex StrictCotRegex();
 
     [GeneratedRegex(@"(-?[$0-9.,]{2,})|(-?[0-9]+)")]
     private static partial Regex FlexibleRegex();

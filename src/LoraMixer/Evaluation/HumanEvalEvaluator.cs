@@ -23,6 +23,9 @@ public sealed class HumanEvalEvaluator : ITaskEvaluator
     /// <summary>The template id of a result scored from completions made elsewhere (<see cref="Score"/>).</summary>
     public const string CompletionsTemplateId = "humaneval-external-completions";
 
+    /// <summary>openai/human-eval's protocol as lm-eval's <c>humaneval</c> task, and LoraMixer's revision of it.</summary>
+    public const string ProtocolVersion = "lm-eval humaneval 1.0 (openai/human-eval execution); loramixer 2";
+
     /// <summary>Generated tokens per problem when <see cref="EvalOptions.MaxNewTokens"/> is unset.</summary>
     public const int DefaultMaxNewTokens = 1024;
 
@@ -53,9 +56,9 @@ public sealed class HumanEvalEvaluator : ITaskEvaluator
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        if (options.Shots != 0) throw new ArgumentException($"HumanEval is zero-shot; got {options.Shots} shots");
+        if (options.Shots is > 0) throw new ArgumentException($"HumanEval is zero-shot; got {options.Shots} shots");
         var executor = new CodeExecutor(options.CodeExecution); // refuses before any generation work
-        var selected = EvalSubset.Select(_problems.Count, options.Limit, options.Seed);
+        var selected = EvalSubset.Choose(_problems.Count, options.Limit, options.LimitSeed);
         int n = options.Samples;
         var generation = new GenerationOptions
         {
@@ -89,7 +92,13 @@ public sealed class HumanEvalEvaluator : ITaskEvaluator
             cancellationToken);
         var passedPerProblem = Enumerable.Range(0, selected.Count).Select(p => (n, Enumerable.Range(p * n, n).Count(s => results[s].Passed))).ToArray();
         return new EvalResult(Task, Metrics(passedPerProblem, options), selected.Count, TemplateId, 0, clock.Elapsed.TotalSeconds,
-            generationSeconds > 0 ? generated / generationSeconds : 0, n, prompts.Count(p => p.Truncated)) { Sandbox = executor.Sandbox };
+            generationSeconds > 0 ? generated / generationSeconds : 0, n, prompts.Count(p => p.Truncated))
+        {
+            Sandbox = executor.Sandbox,
+            ProtocolVersion = ProtocolVersion,
+            Subset = EvalSubset.Describe(_problems.Count, selected.Count, options.Limit, options.LimitSeed),
+            Items = selected.Select((index, p) => new ItemOutcome(index, PassAtK.Estimate(n, passedPerProblem[p].Item2, 1))).ToArray(),
+        };
     }
 
     /// <summary>
@@ -116,7 +125,7 @@ public sealed class HumanEvalEvaluator : ITaskEvaluator
             .Where(indices => indices.Length > 0)
             .Select(indices => (indices.Length, indices.Count(i => results[i].Passed))).ToArray();
         return new EvalResult(Task, Metrics(perProblem, options), perProblem.Length, CompletionsTemplateId, 0, clock.Elapsed.TotalSeconds, 0,
-            perProblem.Min(p => p.Item1)) { Sandbox = executor.Sandbox };
+            perProblem.Min(p => p.Item1)) { Sandbox = executor.Sandbox, ProtocolVersion = ProtocolVersion };
     }
 
     // pass@k (k = 1, 10, 100 up to the fewest samples) averaged over problems, from (samples, passed) per problem.

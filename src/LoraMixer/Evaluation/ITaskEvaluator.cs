@@ -12,6 +12,9 @@ public interface ITaskEvaluator
     /// <summary>Number of examples available (before <see cref="EvalOptions.Limit"/>).</summary>
     int Count { get; }
 
+    /// <summary>Exemplars per prompt when <see cref="EvalOptions.Shots"/> is null (lm-eval's <c>num_fewshot</c>).</summary>
+    int DefaultShots => 0;
+
     /// <summary>Evaluates <paramref name="model"/>; <paramref name="progress"/> hears (examples or requests done, total).</summary>
     EvalResult Evaluate(ICausalLM model, ITokenizer tokenizer, EvalOptions options,
         IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellationToken = default);

@@ -6,11 +6,13 @@ using LoraMixer.Tokenization;
 namespace LoraMixer.Evaluation;
 
 /// <summary>
-/// lm-eval's <c>multiple_choice</c> output type shared by ARC, MedQA, SST-2 and CoLA: one log-likelihood request
-/// per choice (context, " " + choice), the prediction is the arg-max (first on ties, as numpy); acc_norm divides
-/// each log-likelihood by the UTF-8 byte length of the choice text (lm-eval divides by <c>len(choice)</c>, the same
-/// for ASCII). Few-shot exemplars are "text answer" blocks separated by a blank line, drawn by <see cref="EvalSubset.FewShot"/>
-/// from the training pool or, without one, from the evaluated split minus the example itself.
+/// lm-eval's <c>multiple_choice</c> output type shared by ARC, MedQA, SST-2, CoLA and JSONL choice tasks: one
+/// log-likelihood request per choice (context, " " + choice), the prediction is the arg-max (first on ties, as
+/// numpy); <c>acc_norm</c> divides each log-likelihood by the choice's length in characters, <c>acc_bytes</c> by its
+/// UTF-8 bytes (<see cref="ChoicePrediction"/>). Few-shot exemplars are "text answer"
+/// blocks separated by a blank line, drawn by <see cref="EvalSubset.FewShot"/> from the exemplar pool, never from the
+/// scored split unless the pool is that split (then each example is excluded from its own exemplars); without a pool
+/// the prompt is 0-shot and the result says so (<see cref="FewShotPlan"/>).
 /// </summary>
 internal static class LoglikelihoodProtocol
 {
@@ -21,7 +23,17 @@ internal static class LoglikelihoodProtocol
     public sealed record Spec<T>(
         string Task, string TemplateId, IReadOnlyList<T> Examples, IReadOnlyList<T>? FewShotPool,
         Func<T, string> Text, Func<T, IReadOnlyList<string>> Choices, Func<T, int> Gold,
-        bool AccNorm, bool Mcc);
+        bool AccNorm, bool Mcc)
+    {
+        /// <summary>lm-eval's task version and LoraMixer's protocol revision.</summary>
+        public string ProtocolVersion { get; init; } = "";
+        /// <summary>Also report acc_bytes (ARC).</summary>
+        public bool AccBytes { get; init; }
+        /// <summary>The pool is the scored split itself (named by --fewshot-split): leave each example out of its exemplars.</summary>
+        public bool PoolIsEvaluatedSplit { get; init; }
+        /// <summary>Exemplars when <see cref="EvalOptions.Shots"/> is null (lm-eval's num_fewshot).</summary>
+        public int DefaultShots { get; init; }
+    }
 
     public static EvalResult Run<T>(Spec<T> spec, ICausalLM model, ITokenizer tokenizer, EvalOptions options,
         IProgress<(int Done, int Total)>? progress, CancellationToken cancellationToken)
@@ -30,14 +42,15 @@ internal static class LoglikelihoodProtocol
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        var selected = EvalSubset.Select(spec.Examples.Count, options.Limit, options.Seed);
+        var (shots, notes) = FewShotPlan.Resolve(spec.Task, options.Shots, spec.DefaultShots, spec.FewShotPool is not null);
+        var selected = EvalSubset.Choose(spec.Examples.Count, options.Limit, options.LimitSeed);
 
         var requests = new List<LoglikelihoodRequest>();
         var firstRequest = new int[selected.Count];
         for (int s = 0; s < selected.Count; s++)
         {
             var example = spec.Examples[selected[s]];
-            string context = Context(spec, selected[s], options);
+            string context = Context(spec, selected[s], shots, options.Seed);
             firstRequest[s] = requests.Count;
             foreach (string choice in spec.Choices(example))
                 requests.Add(new LoglikelihoodRequest(context, TargetDelimiter + choice));
@@ -50,22 +63,16 @@ internal static class LoglikelihoodProtocol
 
         var predicted = new int[selected.Count];
         var predictedNorm = new int[selected.Count];
+        var predictedBytes = new int[selected.Count];
         var gold = new int[selected.Count];
         for (int s = 0; s < selected.Count; s++)
         {
             var example = spec.Examples[selected[s]];
             var choices = spec.Choices(example);
-            int best = 0, bestNorm = 0;
-            double bestLl = double.NegativeInfinity, bestNormLl = double.NegativeInfinity;
-            for (int c = 0; c < choices.Count; c++)
-            {
-                double ll = scores[firstRequest[s] + c].LogLikelihood;
-                double norm = ll / Math.Max(1, Encoding.UTF8.GetByteCount(choices[c]));
-                if (ll > bestLl) { bestLl = ll; best = c; }
-                if (norm > bestNormLl) { bestNormLl = norm; bestNorm = c; }
-            }
-            predicted[s] = best;
-            predictedNorm[s] = bestNorm;
+            var ll = Enumerable.Range(0, choices.Count).Select(c => scores[firstRequest[s] + c].LogLikelihood).ToArray();
+            predicted[s] = ChoicePrediction.Raw(ll);
+            predictedNorm[s] = ChoicePrediction.PerCharacter(ll, choices);
+            predictedBytes[s] = ChoicePrediction.PerByte(ll, choices);
             gold[s] = spec.Gold(example);
         }
 
@@ -79,19 +86,26 @@ internal static class LoglikelihoodProtocol
         }
         metrics.Add(Accuracy("acc", predicted, gold, options));
         if (spec.AccNorm) metrics.Add(Accuracy("acc_norm", predictedNorm, gold, options));
-        return new EvalResult(spec.Task, metrics, selected.Count, spec.TemplateId, options.Shots, seconds,
-            seconds > 0 ? tokens / seconds : 0);
+        if (spec.AccBytes) metrics.Add(Accuracy("acc_bytes", predictedBytes, gold, options));
+        var items = Enumerable.Range(0, selected.Count)
+            .Select(s => new ItemOutcome(selected[s], predicted[s] == gold[s] ? 1 : 0, predicted[s], gold[s])).ToArray();
+        return new EvalResult(spec.Task, metrics, selected.Count, spec.TemplateId, shots, seconds, seconds > 0 ? tokens / seconds : 0)
+        {
+            ProtocolVersion = spec.ProtocolVersion,
+            Notes = notes,
+            Items = items,
+            Subset = EvalSubset.Describe(spec.Examples.Count, selected.Count, options.Limit, options.LimitSeed),
+        };
     }
 
-    /// <summary>The full context of example <paramref name="index"/>: exemplars, then the example's text.</summary>
-    public static string Context<T>(Spec<T> spec, int index, EvalOptions options)
+    /// <summary>The full context of example <paramref name="index"/>: <paramref name="shots"/> exemplars, then the example's text.</summary>
+    public static string Context<T>(Spec<T> spec, int index, int shots, int seed)
     {
         string text = spec.Text(spec.Examples[index]);
-        if (options.Shots == 0) return text;
-        var pool = spec.FewShotPool ?? spec.Examples;
-        var shots = EvalSubset.FewShot(pool.Count, options.Shots, options.Seed, index, spec.FewShotPool is null ? index : null);
+        if (shots == 0 || spec.FewShotPool is not { } pool) return text;
+        var drawn = EvalSubset.FewShot(pool.Count, shots, seed, index, spec.PoolIsEvaluatedSplit ? index : null);
         var builder = new StringBuilder();
-        foreach (int i in shots)
+        foreach (int i in drawn)
         {
             var exemplar = pool[i];
             builder.Append(spec.Text(exemplar)).Append(TargetDelimiter).Append(spec.Choices(exemplar)[spec.Gold(exemplar)]).Append(FewShotDelimiter);

@@ -15,12 +15,17 @@ public sealed class MedQaEvaluator : ITaskEvaluator
 
     private readonly IReadOnlyList<MultipleChoiceExample> _examples;
     private readonly IReadOnlyList<MultipleChoiceExample>? _fewShotPool;
+    private readonly bool _poolIsEvaluatedSplit;
+
+    /// <summary>The lm-eval task version and LoraMixer's protocol revision, recorded in every result.</summary>
+    public const string ProtocolVersion = "lm-eval medqa_4options 1.0; loramixer 2";
 
     /// <summary>Creates the evaluator over <paramref name="examples"/>.</summary>
-    public MedQaEvaluator(IReadOnlyList<MultipleChoiceExample> examples, IReadOnlyList<MultipleChoiceExample>? fewShotPool = null)
+    public MedQaEvaluator(IReadOnlyList<MultipleChoiceExample> examples, IReadOnlyList<MultipleChoiceExample>? fewShotPool = null, bool poolIsEvaluatedSplit = false)
     {
         _examples = examples ?? throw new ArgumentNullException(nameof(examples));
         _fewShotPool = fewShotPool;
+        _poolIsEvaluatedSplit = poolIsEvaluatedSplit;
     }
 
     /// <inheritdoc/>
@@ -41,5 +46,6 @@ public sealed class MedQaEvaluator : ITaskEvaluator
     public EvalResult Evaluate(ICausalLM model, ITokenizer tokenizer, EvalOptions options,
         IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellationToken = default) =>
         LoglikelihoodProtocol.Run(new LoglikelihoodProtocol.Spec<MultipleChoiceExample>(Task, TemplateId, _examples, _fewShotPool,
-            Prompt, e => e.Labels, e => e.Gold, AccNorm: true, Mcc: false), model, tokenizer, options, progress, cancellationToken);
+            Prompt, e => e.Labels, e => e.Gold, AccNorm: true, Mcc: false)
+            { ProtocolVersion = ProtocolVersion, PoolIsEvaluatedSplit = _poolIsEvaluatedSplit }, model, tokenizer, options, progress, cancellationToken);
 }

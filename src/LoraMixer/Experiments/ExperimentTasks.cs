@@ -90,8 +90,7 @@ public sealed class ExperimentTasks
 
     /// <summary>The data files a recipe reads (for the manifest's hashes).</summary>
     public static IReadOnlyList<string> DataFiles(ExperimentRecipe recipe, EvalDataLocator locator) =>
-        recipe.Tasks.Where(Benchmarks.ContainsKey).SelectMany(t => new[] { locator.TrainPathFor(Benchmarks[t]), locator.PathFor(Benchmarks[t]) })
-            .OfType<string>().Where(File.Exists).ToArray();
+        recipe.Tasks.Where(Benchmarks.ContainsKey).SelectMany(t => locator.ExistingFiles(Benchmarks[t])).Distinct().ToArray();
 
     /// <summary>
     /// Scores <paramref name="model"/> on the held-out items of <paramref name="task"/>: the metric's name, its

@@ -74,7 +74,7 @@ public sealed class ProtocolTests : IDisposable
         var pool = new[] { new LabeledSentence("a joy .", 1), new LabeledSentence("dull .", 0), new LabeledSentence("fine .", 1) };
         var sentences = Enumerable.Range(0, 10).Select(i => new LabeledSentence($"film {i} .", i % 2)).ToArray();
         var model = new ScriptedModel(_tokenizer, "x");
-        var options = new EvalOptions { Limit = 4, Shots = 2, Seed = 5 };
+        var options = new EvalOptions { Limit = 4, LimitSeed = 5, Shots = 2, Seed = 5 };
         var result = new Sst2Evaluator(sentences, pool).Evaluate(model, _tokenizer, options);
         Assert.Equal(4, result.N);
         Assert.Equal(2, result.Shots);
@@ -97,20 +97,14 @@ public sealed class ProtocolTests : IDisposable
         Assert.StartsWith("Question: One plus one?\nAnswer: 1+1=<<1+1=2>>2\n#### 2\n\nQuestion: ", model.Prompts[0]);
         Assert.EndsWith("\nAnswer:", model.Prompts[0]);
 
+        // No train split: the default 5 shots fall back to 0 with a note (never exemplars from the scored split).
         var zeroShot = new ScriptedModel(_tokenizer, " 3 and 4 make 8.");
         var flexibleOnly = new Gsm8kEvaluator(examples).Evaluate(zeroShot, _tokenizer, new EvalOptions());
         Assert.Equal(0.0, flexibleOnly.Metric("exact_match,strict-match").Value);
         Assert.Equal(1 / 3.0, flexibleOnly.Metric("exact_match,flexible-extract").Value, 12);
-        Assert.EndsWith("Answer: Let's think step by step.", zeroShot.Prompts[0]);
-    }
-
-    [Fact]
-    public void Gsm8k_few_shot_without_a_train_split_is_a_data_error()
-    {
-        var examples = new[] { new Gsm8kExample("Q?", "#### 1", "1") };
-        var error = Assert.Throws<LoraMixer.Errors.DataFormatException>(() =>
-            new Gsm8kEvaluator(examples).Evaluate(new ScriptedModel(_tokenizer, "1"), _tokenizer, new EvalOptions { Shots = 2 }));
-        Assert.Contains("gsm8k/train.jsonl", error.Message);
+        Assert.Equal("Question: Two plus five?\nAnswer:", zeroShot.Prompts[0]);
+        Assert.Equal(0, flexibleOnly.Shots);
+        Assert.Contains("0-shot instead of 5-shot", Assert.Single(flexibleOnly.Notes));
     }
 
     [Fact]
@@ -181,7 +175,7 @@ public sealed class ProtocolTests : IDisposable
         Assert.Equal(1, result.TruncatedPrompts);
         var cut = model.Prompts.Single(p => p.Contains("Two plus five?"));
         Assert.Equal(64, _tokenizer.Encode(cut, addBos: false).Count);
-        Assert.EndsWith("Two plus five?\nAnswer: Let's think step by step.", cut);
+        Assert.EndsWith("Two plus five?\nAnswer:", cut);
         Assert.Equal(0.5, result.Metric("exact_match,strict-match").Value, 12);
         Assert.Equal(64, GenerationPrompt.ContextBudget(128, 100));
         Assert.Equal(100, GenerationPrompt.ContextBudget(128, 28));

@@ -136,7 +136,7 @@ public sealed class TaskLoaderTests
         Assert.Equal(1319, Gsm8kLoader.Load(locator.PathFor(EvalTask.Gsm8k)).Examples.Count);
         Assert.Equal(164, HumanEvalLoader.Load(locator.PathFor(EvalTask.HumanEval)).Examples.Count);
         Assert.Equal(872, Sst2Loader.Load(locator.PathFor(EvalTask.Sst2)).Examples.Count);
-        Assert.Equal(527, ColaLoader.Load(locator.PathFor(EvalTask.Cola)).Examples.Count);
+        Assert.Equal(527, ColaLoader.Load(Assert.Single(locator.EvalFiles(EvalTask.Cola).Files)).Examples.Count);
         var medqa = MedQaLoader.Load(locator.PathFor(EvalTask.MedQa)).Examples;
         Assert.Equal(1273, medqa.Count);
         Assert.Equal(353, medqa.Count(e => e.Gold == 0));
