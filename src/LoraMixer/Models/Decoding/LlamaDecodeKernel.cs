@@ -1,0 +1,302 @@
+using System.Runtime.InteropServices;
+using LoraMixer.Models.Llama;
+using LoraMixer.Models.Modules;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LoraMixer.Models.Decoding;
+
+/// <summary>
+/// One decoding step (one new position per sequence) of a plain Llama-family model on the CPU, written in C#
+/// over the weights' own memory: TorchSharp's per-operation cost (tens of microseconds, ~20 operations per
+/// layer) bounds small-batch decoding, while this step is one pass over the weights. It writes the new keys
+/// and values into the model's <see cref="KvCache"/> and reads the attention mask exactly as the TorchSharp
+/// path does (positions from its cumulative sum, masked keys ignored), so both paths can alternate on one cache.
+/// Models with adapters, routers or observers, and anything it does not cover, keep the TorchSharp path.
+/// </summary>
+internal sealed unsafe class LlamaDecodeKernel
+{
+    [DllImport("LibTorchSharp")]
+    private static extern IntPtr THSTensor_data(IntPtr handle);
+
+    private readonly LlamaForCausalLM _model;
+    private readonly LlamaConfig _config;
+    private readonly float[] _invFreq;
+    private Workspace? _workspace;
+
+    public LlamaDecodeKernel(LlamaForCausalLM model)
+    {
+        _model = model;
+        _config = model.Config;
+        _invFreq = RotaryEmbedding.InverseFrequencies(_config.HeadDim, _config.RopeTheta, _config.RopeScaling);
+    }
+
+    /// <summary>
+    /// Logits [B, 1, vocab] for ids [B, 1] after what <paramref name="cache"/> holds, or null when this step
+    /// is not one the kernel covers (then nothing has changed and the caller runs the TorchSharp path).
+    /// </summary>
+    public Tensor? TryForward(Tensor inputIds, Tensor? attentionMask, KvCache cache)
+    {
+        if (inputIds.ndim != 2 || inputIds.shape[1] != 1 || _model.Device.type != DeviceType.CPU || is_grad_enabled()) return null;
+        int batch = (int)inputIds.shape[0], past = cache.Length, length = past + 1;
+        if (batch < 1 || length > cache.Capacity || length > _config.MaxPositionEmbeddings || cache.Batch != batch) return null;
+        if (inputIds.dtype != ScalarType.Int64 && inputIds.dtype != ScalarType.Int32) return null;
+
+        long[]? mask = null;
+        if (attentionMask is not null)
+        {
+            if (attentionMask.ndim != 2 || attentionMask.shape[0] != batch || attentionMask.shape[1] != length || attentionMask.device_type != DeviceType.CPU) return null;
+            using var scope = NewDisposeScope();
+            mask = attentionMask.to_type(ScalarType.Int64).contiguous().data<long>().ToArray();
+            for (int b = 0; b < batch; b++)
+                if (mask[b * length + past] == 0) return null; // a padded new position: left to the reference path
+        }
+
+        var layers = Gather(cache);
+        if (layers is null) return null;
+        var embedding = _model.model.EmbeddingWeight;
+        nint head = 0;
+        if (!TryData(embedding, out nint embed) || !TryData(_model.model.norm.Weight, out nint finalNorm)) return null;
+        if (_model.lm_head is null) head = embed;
+        else if (_model.lm_head is not TorchSharp.Modules.Linear lmHead || lmHead.bias is not null || !TryData(lmHead.weight, out head)) return null;
+
+        long[] ids;
+        using (var scope = NewDisposeScope())
+            ids = inputIds.to_type(ScalarType.Int64).contiguous().data<long>().ToArray();
+        foreach (long id in ids)
+            if (id < 0 || id >= _config.VocabSize) return null;
+
+        var ws = _workspace is { } w && w.Batch == batch && w.Length >= length ? w : (_workspace = new Workspace(_config, batch, Math.Max(length, cache.Capacity)));
+        int workers = Math.Max(1, get_num_threads());
+        var logits = empty(new long[] { batch, 1, _config.VocabSize });
+        Step(layers, (float*)embed, (float*)finalNorm, (float*)head, ids, mask, past, cache.Capacity, ws, (float*)THSTensor_data(logits.Handle), workers);
+        cache.Advance(1);
+        return logits;
+    }
+
+    private void Step(LayerWeights[] layers, float* embed, float* finalNorm, float* head, long[] ids, long[]? mask, int past,
+        int capacity, Workspace ws, float* logits, int workers)
+    {
+        var c = _config;
+        int batch = ids.Length, hidden = c.HiddenSize, heads = c.NumAttentionHeads, kvHeads = c.NumKeyValueHeads, d = c.HeadDim;
+        int qDim = heads * d, kvDim = kvHeads * d, inter = c.IntermediateSize, length = past + 1;
+        float eps = (float)c.RmsNormEps;
+        float* x = ws.X, xn = ws.Normed, q = ws.Q, k = ws.K, v = ws.V, attn = ws.Attended, gate = ws.Gate, up = ws.Up, cos = ws.Cos, sin = ws.Sin;
+
+        for (int b = 0; b < batch; b++)
+        {
+            Buffer.MemoryCopy(embed + ids[b] * hidden, x + (long)b * hidden, hidden * sizeof(float), hidden * sizeof(float));
+            // Position of the new token: the number of real tokens before it (HF: cumsum(mask) - 1), else the cache length.
+            int position = past;
+            if (mask is not null)
+            {
+                position = -1;
+                for (int s = 0; s < length; s++) position += (int)mask[(long)b * length + s];
+            }
+            for (int i = 0; i < d / 2; i++)
+            {
+                float angle = position * _invFreq[i];
+                cos[b * (d / 2) + i] = MathF.Cos(angle);
+                sin[b * (d / 2) + i] = MathF.Sin(angle);
+            }
+        }
+
+        Span<Projection> qkv = stackalloc Projection[3];
+        Span<Projection> one = stackalloc Projection[1];
+        Span<Projection> gateUp = stackalloc Projection[2];
+        foreach (var layer in layers)
+        {
+            for (int b = 0; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, (float*)layer.InputNorm, xn + (long)b * hidden, hidden, eps);
+            qkv[0] = new Projection(layer.Q, layer.QBias, qDim, (nint)q, qDim);
+            qkv[1] = new Projection(layer.K, layer.KBias, kvDim, (nint)k, kvDim);
+            qkv[2] = new Projection(layer.V, layer.VBias, kvDim, (nint)v, kvDim);
+            DecodeMath.MatMul(qkv, xn, hidden, batch, workers);
+
+            float* keys = (float*)layer.Keys, values = (float*)layer.Values;
+            for (int b = 0; b < batch; b++)
+            {
+                float* cb = cos + b * (d / 2), sb = sin + b * (d / 2);
+                for (int h = 0; h < heads; h++) Rotate(q + (long)b * qDim + h * d, cb, sb, d);
+                for (int h = 0; h < kvHeads; h++)
+                {
+                    float* kh = k + (long)b * kvDim + h * d;
+                    Rotate(kh, cb, sb, d);
+                    long slot = (((long)b * kvHeads + h) * capacity + past) * d;
+                    Buffer.MemoryCopy(kh, keys + slot, d * sizeof(float), d * sizeof(float));
+                    Buffer.MemoryCopy(v + (long)b * kvDim + h * d, values + slot, d * sizeof(float), d * sizeof(float));
+                }
+            }
+            Attend(q, keys, values, attn, mask, batch, length, capacity, ws.Scores, ws.Length, workers);
+
+            one[0] = new Projection(layer.O, layer.OBias, hidden, (nint)xn, hidden);
+            DecodeMath.MatMul(one, attn, qDim, batch, workers);
+            for (long i = 0; i < (long)batch * hidden; i++) x[i] += xn[i];
+
+            for (int b = 0; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, (float*)layer.PostNorm, xn + (long)b * hidden, hidden, eps);
+            gateUp[0] = new Projection(layer.Gate, 0, inter, (nint)gate, inter);
+            gateUp[1] = new Projection(layer.Up, 0, inter, (nint)up, inter);
+            DecodeMath.MatMul(gateUp, xn, hidden, batch, workers);
+            for (long i = 0; i < (long)batch * inter; i++)
+            {
+                float g = gate[i];
+                gate[i] = g / (1f + MathF.Exp(-g)) * up[i];
+            }
+            one[0] = new Projection(layer.Down, 0, hidden, (nint)xn, hidden);
+            DecodeMath.MatMul(one, gate, inter, batch, workers);
+            for (long i = 0; i < (long)batch * hidden; i++) x[i] += xn[i];
+        }
+
+        for (int b = 0; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, finalNorm, xn + (long)b * hidden, hidden, eps);
+        one[0] = new Projection((nint)head, 0, c.VocabSize, (nint)logits, c.VocabSize);
+        DecodeMath.MatMul(one, xn, hidden, batch, workers);
+    }
+
+    // HF rotate_half: dimension i pairs with i + d/2.
+    private static void Rotate(float* x, float* cos, float* sin, int d)
+    {
+        int half = d / 2;
+        for (int i = 0; i < half; i++)
+        {
+            float x1 = x[i], x2 = x[i + half];
+            x[i] = x1 * cos[i] - x2 * sin[i];
+            x[i + half] = x2 * cos[i] + x1 * sin[i];
+        }
+    }
+
+    // softmax(q kᵀ/√d + mask) v per sequence and query head, over the cache's first `length` positions.
+    private void Attend(float* q, float* keys, float* values, float* output, long[]? mask, int batch, int length, int capacity,
+        float* scores, int scoreStride, int workers)
+    {
+        var c = _config;
+        int heads = c.NumAttentionHeads, kvHeads = c.NumKeyValueHeads, d = c.HeadDim, group = heads / kvHeads;
+        float scale = 1f / MathF.Sqrt(d);
+        nint qs = (nint)q, ks = (nint)keys, vs = (nint)values, os = (nint)output, ss = (nint)scores;
+        void One(int job)
+        {
+            int b = job / heads, h = job % heads, kvh = h / group;
+            float* qh = (float*)qs + ((long)b * heads + h) * d;
+            float* kb = (float*)ks + ((long)b * kvHeads + kvh) * capacity * d;
+            float* vb = (float*)vs + ((long)b * kvHeads + kvh) * capacity * d;
+            float* sc = (float*)ss + (long)job * scoreStride;
+            float max = float.NegativeInfinity;
+            for (int s = 0; s < length; s++)
+            {
+                if (mask is not null && mask[(long)b * length + s] == 0) { sc[s] = float.NegativeInfinity; continue; }
+                float score = DecodeMath.Dot(qh, kb + (long)s * d, d) * scale;
+                sc[s] = score;
+                if (score > max) max = score;
+            }
+            float sum = 0;
+            for (int s = 0; s < length; s++)
+            {
+                float e = sc[s] == float.NegativeInfinity ? 0f : MathF.Exp(sc[s] - max);
+                sc[s] = e;
+                sum += e;
+            }
+            float* oh = (float*)os + ((long)b * heads + h) * d;
+            new Span<float>(oh, d).Clear();
+            float inv = 1f / sum;
+            for (int s = 0; s < length; s++)
+                if (sc[s] != 0f) DecodeMath.AddScaled(oh, vb + (long)s * d, sc[s] * inv, d);
+        }
+        int jobs = batch * heads;
+        if (workers > 1 && (long)jobs * length * d >= 1 << 15)
+            Parallel.For(0, jobs, new ParallelOptions { MaxDegreeOfParallelism = workers }, One);
+        else
+            for (int j = 0; j < jobs; j++) One(j);
+    }
+
+    private LayerWeights[]? Gather(KvCache cache)
+    {
+        var layers = _model.model.layers;
+        var result = new LayerWeights[layers.Count];
+        for (int i = 0; i < layers.Count; i++)
+        {
+            var layer = layers[i];
+            if (layer.AttentionInputObserver is not null || layer.MlpInputObserver is not null) return null;
+            var attention = layer.self_attn;
+            var mlp = layer.mlp;
+            if (!TryLinear(attention.q_proj, out nint q, out nint qb) || !TryLinear(attention.k_proj, out nint k, out nint kb)
+                || !TryLinear(attention.v_proj, out nint v, out nint vb) || !TryLinear(attention.o_proj, out nint o, out nint ob)
+                || !TryLinear(mlp.gate_proj, out nint gate, out nint gb) || !TryLinear(mlp.up_proj, out nint up, out nint ub)
+                || !TryLinear(mlp.down_proj, out nint down, out nint db) || gb != 0 || ub != 0 || db != 0
+                || !TryData(layer.input_layernorm.Weight, out nint inNorm) || !TryData(layer.post_attention_layernorm.Weight, out nint postNorm)
+                || !TryData(cache.Keys(i), out nint keys) || !TryData(cache.Values(i), out nint values))
+                return null;
+            result[i] = new LayerWeights(inNorm, q, qb, k, kb, v, vb, o, ob, postNorm, gate, up, down, keys, values);
+        }
+        return result;
+    }
+
+    private static bool TryLinear(nn.Module<Tensor, Tensor> module, out nint weight, out nint bias)
+    {
+        weight = bias = 0;
+        if (module is not TorchSharp.Modules.Linear linear) return false;
+        return TryData(linear.weight, out weight) && (linear.bias is null || TryData(linear.bias, out bias));
+    }
+
+    private static bool TryData(Tensor? t, out nint data)
+    {
+        data = 0;
+        if (t is null || t.dtype != ScalarType.Float32 || t.device_type != DeviceType.CPU || !t.is_contiguous()) return false;
+        data = THSTensor_data(t.Handle);
+        return data != 0;
+    }
+
+    private readonly record struct LayerWeights(nint InputNorm, nint Q, nint QBias, nint K, nint KBias, nint V, nint VBias,
+        nint O, nint OBias, nint PostNorm, nint Gate, nint Up, nint Down, nint Keys, nint Values);
+
+    // Pinned scratch memory of one batch size, reused across steps.
+    private sealed class Workspace
+    {
+        private readonly float[] _memory;
+
+        public Workspace(LlamaConfig c, int batch, int capacity)
+        {
+            Batch = batch;
+            Length = capacity;
+            long hidden = c.HiddenSize, qDim = c.NumAttentionHeads * c.HeadDim, kvDim = c.NumKeyValueHeads * c.HeadDim, inter = c.IntermediateSize;
+            long[] sizes =
+            {
+                batch * hidden, batch * hidden, batch * qDim, batch * kvDim, batch * kvDim, batch * qDim, batch * inter, batch * inter,
+                batch * c.HeadDim / 2, batch * c.HeadDim / 2, (long)batch * c.NumAttentionHeads * capacity,
+            };
+            // Each buffer starts on a 64-byte boundary.
+            long total = sizes.Sum(s => (s + 15) / 16 * 16) + 16;
+            _memory = GC.AllocateUninitializedArray<float>(checked((int)total), pinned: true);
+            float* p = (float*)Marshal.UnsafeAddrOfPinnedArrayElement(_memory, 0);
+            p = (float*)(((nint)p + 63) & ~(nint)63);
+            var buffers = new nint[sizes.Length];
+            for (int i = 0; i < sizes.Length; i++)
+            {
+                buffers[i] = (nint)p;
+                p += (sizes[i] + 15) / 16 * 16;
+            }
+            X = (float*)buffers[0];
+            Normed = (float*)buffers[1];
+            Q = (float*)buffers[2];
+            K = (float*)buffers[3];
+            V = (float*)buffers[4];
+            Attended = (float*)buffers[5];
+            Gate = (float*)buffers[6];
+            Up = (float*)buffers[7];
+            Cos = (float*)buffers[8];
+            Sin = (float*)buffers[9];
+            Scores = (float*)buffers[10];
+        }
+
+        public int Batch { get; }
+        public int Length { get; }
+        public float* X { get; }
+        public float* Normed { get; }
+        public float* Q { get; }
+        public float* K { get; }
+        public float* V { get; }
+        public float* Attended { get; }
+        public float* Gate { get; }
+        public float* Up { get; }
+        public float* Cos { get; }
+        public float* Sin { get; }
+        public float* Scores { get; }
+    }
+}
