@@ -70,6 +70,9 @@ public sealed class MixerLinear : nn.Module<Tensor, Tensor>
     /// <summary>The routing this projection follows.</summary>
     public RoutingSlot Slot { get; }
 
+    /// <summary>LoRA dropout on the input, applied only in training mode.</summary>
+    internal double Dropout => _dropout;
+
     /// <summary>True when this projection has its own router (projection scope).</summary>
     public bool OwnsSlot { get; }
 

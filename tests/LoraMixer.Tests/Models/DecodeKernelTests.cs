@@ -1,4 +1,7 @@
+using LoraMixer.Lora;
+using LoraMixer.Mixing;
 using LoraMixer.Models.Llama;
+using LoraMixer.Tests.Mixing;
 using static TorchSharp.torch;
 
 namespace LoraMixer.Tests.Models;
@@ -85,6 +88,51 @@ public sealed class DecodeKernelTests
         }
         Assert.Equal(3, model.DecodeKernelSteps);
         float diff = MaxAbsDiff(reference, mixed);
+        Assert.True(diff < Tolerance, $"max |diff| = {diff}");
+    }
+
+    public static TheoryData<RouterInput, RouterInputNorm, RoutingGranularity> MixerCases()
+    {
+        var data = new TheoryData<RouterInput, RouterInputNorm, RoutingGranularity>();
+        foreach (var input in new[] { RouterInput.Token, RouterInput.CausalMean })
+            foreach (var norm in new[] { RouterInputNorm.None, RouterInputNorm.Standardize })
+                foreach (var granularity in new[] { RoutingGranularity.Token, RoutingGranularity.Sequence })
+                    data.Add(input, norm, granularity);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(MixerCases))]
+    public void Kernel_decoding_of_a_mixer_matches_the_torchsharp_path(RouterInput input, RouterInputNorm norm, RoutingGranularity granularity)
+    {
+        using var model = LlamaLoader.Load(ReferenceFixture.Load("tiny-llama").Dir);
+        using var mixer = MixerCachedDecodingTests.RandomMixer(model, "tiny-llama", input, norm, granularity);
+        var prompt = new long[,] { { 0, 0, 1, 17, 40 }, { 1, 9, 22, 31, 5 } };
+        var mask = new long[,] { { 0, 0, 1, 1, 1 }, { 1, 1, 1, 1, 1 } };
+        var steps = Enumerable.Range(0, 10).Select(i => new long[] { (i * 29 + 3) % 128, (i * 11 + 50) % 128 }).ToArray();
+        var reference = Decode(model, kernel: false, prompt, mask, steps);
+        var kernel = Decode(model, kernel: true, prompt, mask, steps);
+        float diff = MaxAbsDiff(reference, kernel);
+        Assert.True(diff < Tolerance, $"{input} {norm} {granularity}: max |diff| = {diff}");
+    }
+
+    [Fact]
+    public void Kernel_decoding_with_an_unmerged_lora_matches_the_torchsharp_path()
+    {
+        using var model = LlamaLoader.Load(ReferenceFixture.Load("tiny-llama").Dir);
+        foreach (var target in TargetLinears.Find(model, n => n.EndsWith(".q_proj") || n.EndsWith(".down_proj")))
+        {
+            var lora = new LoraLinear(target.Linear, 3, 2.0);
+            using (var scope = NewDisposeScope())
+            using (no_grad())
+                lora.SetWeights(randn(3, target.Linear.weight!.shape[1]) * 0.2, randn(target.Linear.weight!.shape[0], 3) * 0.2);
+            lora.eval();
+            target.Replace(lora);
+        }
+        var steps = Enumerable.Range(0, 8).Select(i => new long[] { 30 + i }).ToArray();
+        var reference = Decode(model, kernel: false, new long[,] { { 1, 2, 3 } }, null, steps);
+        var kernel = Decode(model, kernel: true, new long[,] { { 1, 2, 3 } }, null, steps);
+        float diff = MaxAbsDiff(reference, kernel);
         Assert.True(diff < Tolerance, $"max |diff| = {diff}");
     }
 }

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using LoraMixer.Mixing;
 using LoraMixer.Models.Llama;
 using LoraMixer.Models.Modules;
 using TorchSharp;
@@ -12,13 +13,11 @@ namespace LoraMixer.Models.Decoding;
 /// layer) bounds small-batch decoding, while this step is one pass over the weights. It writes the new keys
 /// and values into the model's <see cref="KvCache"/> and reads the attention mask exactly as the TorchSharp
 /// path does (positions from its cumulative sum, masked keys ignored), so both paths can alternate on one cache.
-/// Models with adapters, routers or observers, and anything it does not cover, keep the TorchSharp path.
+/// It also runs LoRA adapters (merged or not) and LoRA-Mixer projections with their block router at inference
+/// (top-k); MixLoRA, other observers, and anything else it does not cover keep the TorchSharp path.
 /// </summary>
 internal sealed unsafe class LlamaDecodeKernel
 {
-    [DllImport("LibTorchSharp")]
-    private static extern IntPtr THSTensor_data(IntPtr handle);
-
     private readonly LlamaForCausalLM _model;
     private readonly LlamaConfig _config;
     private readonly float[] _invFreq;
@@ -52,7 +51,7 @@ internal sealed unsafe class LlamaDecodeKernel
                 if (mask[b * length + past] == 0) return null; // a padded new position: left to the reference path
         }
 
-        var layers = Gather(cache);
+        var layers = Gather(cache, batch);
         if (layers is null) return null;
         var embedding = _model.model.EmbeddingWeight;
         nint head = 0;
@@ -69,13 +68,13 @@ internal sealed unsafe class LlamaDecodeKernel
         var ws = _workspace is { } w && w.Batch == batch && w.Length >= length ? w : (_workspace = new Workspace(_config, batch, Math.Max(length, cache.Capacity)));
         int workers = Math.Max(1, get_num_threads());
         var logits = empty(new long[] { batch, 1, _config.VocabSize });
-        Step(layers, (float*)embed, (float*)finalNorm, (float*)head, ids, mask, past, cache.Capacity, ws, (float*)THSTensor_data(logits.Handle), workers);
+        Step(layers, (float*)embed, (float*)finalNorm, (float*)head, ids, mask, past, cache.Capacity, cache, ws, (float*)NativeData.Of(logits), workers);
         cache.Advance(1);
         return logits;
     }
 
     private void Step(LayerWeights[] layers, float* embed, float* finalNorm, float* head, long[] ids, long[]? mask, int past,
-        int capacity, Workspace ws, float* logits, int workers)
+        int capacity, KvCache cache, Workspace ws, float* logits, int workers)
     {
         var c = _config;
         int batch = ids.Length, hidden = c.HiddenSize, heads = c.NumAttentionHeads, kvHeads = c.NumKeyValueHeads, d = c.HeadDim;
@@ -104,13 +103,19 @@ internal sealed unsafe class LlamaDecodeKernel
         Span<Projection> qkv = stackalloc Projection[3];
         Span<Projection> one = stackalloc Projection[1];
         Span<Projection> gateUp = stackalloc Projection[2];
+        int topK = 0;
         foreach (var layer in layers)
         {
             for (int b = 0; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, (float*)layer.InputNorm, xn + (long)b * hidden, hidden, eps);
-            qkv[0] = new Projection(layer.Q, layer.QBias, qDim, (nint)q, qDim);
-            qkv[1] = new Projection(layer.K, layer.KBias, kvDim, (nint)k, kvDim);
-            qkv[2] = new Projection(layer.V, layer.VBias, kvDim, (nint)v, kvDim);
+            // Serial attention routing: one decision per sequence from the block's normalised input, for every mixed projection.
+            if (layer.Router is { } router) topK = router.DecodeRoute(xn, batch, hidden, cache, ws.Experts, ws.Gates);
+            qkv[0] = layer.Q.Into(q, qDim);
+            qkv[1] = layer.K.Into(k, kvDim);
+            qkv[2] = layer.V.Into(v, kvDim);
             DecodeMath.MatMul(qkv, xn, hidden, batch, workers);
+            ws.AddLowRank(layer.Q, xn, hidden, q, qDim, batch, topK);
+            ws.AddLowRank(layer.K, xn, hidden, k, kvDim, batch, topK);
+            ws.AddLowRank(layer.V, xn, hidden, v, kvDim, batch, topK);
 
             float* keys = (float*)layer.Keys, values = (float*)layer.Values;
             for (int b = 0; b < batch; b++)
@@ -128,21 +133,25 @@ internal sealed unsafe class LlamaDecodeKernel
             }
             Attend(q, keys, values, attn, mask, batch, length, capacity, ws.Scores, ws.Length, workers);
 
-            one[0] = new Projection(layer.O, layer.OBias, hidden, (nint)xn, hidden);
+            one[0] = layer.O.Into(xn, hidden);
             DecodeMath.MatMul(one, attn, qDim, batch, workers);
+            ws.AddLowRank(layer.O, attn, qDim, xn, hidden, batch, topK);
             for (long i = 0; i < (long)batch * hidden; i++) x[i] += xn[i];
 
             for (int b = 0; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, (float*)layer.PostNorm, xn + (long)b * hidden, hidden, eps);
-            gateUp[0] = new Projection(layer.Gate, 0, inter, (nint)gate, inter);
-            gateUp[1] = new Projection(layer.Up, 0, inter, (nint)up, inter);
+            gateUp[0] = layer.Gate.Into(gate, inter);
+            gateUp[1] = layer.Up.Into(up, inter);
             DecodeMath.MatMul(gateUp, xn, hidden, batch, workers);
+            ws.AddLowRank(layer.Gate, xn, hidden, gate, inter, batch, topK);
+            ws.AddLowRank(layer.Up, xn, hidden, up, inter, batch, topK);
             for (long i = 0; i < (long)batch * inter; i++)
             {
                 float g = gate[i];
                 gate[i] = g / (1f + MathF.Exp(-g)) * up[i];
             }
-            one[0] = new Projection(layer.Down, 0, hidden, (nint)xn, hidden);
+            one[0] = layer.Down.Into(xn, hidden);
             DecodeMath.MatMul(one, gate, inter, batch, workers);
+            ws.AddLowRank(layer.Down, gate, inter, xn, hidden, batch, topK);
             for (long i = 0; i < (long)batch * hidden; i++) x[i] += xn[i];
         }
 
@@ -206,45 +215,36 @@ internal sealed unsafe class LlamaDecodeKernel
             for (int j = 0; j < jobs; j++) One(j);
     }
 
-    private LayerWeights[]? Gather(KvCache cache)
+    private LayerWeights[]? Gather(KvCache cache, int batch)
     {
         var layers = _model.model.layers;
         var result = new LayerWeights[layers.Count];
         for (int i = 0; i < layers.Count; i++)
         {
             var layer = layers[i];
-            if (layer.AttentionInputObserver is not null || layer.MlpInputObserver is not null) return null;
             var attention = layer.self_attn;
             var mlp = layer.mlp;
-            if (!TryLinear(attention.q_proj, out nint q, out nint qb) || !TryLinear(attention.k_proj, out nint k, out nint kb)
-                || !TryLinear(attention.v_proj, out nint v, out nint vb) || !TryLinear(attention.o_proj, out nint o, out nint ob)
-                || !TryLinear(mlp.gate_proj, out nint gate, out nint gb) || !TryLinear(mlp.up_proj, out nint up, out nint ub)
-                || !TryLinear(mlp.down_proj, out nint down, out nint db) || gb != 0 || ub != 0 || db != 0
+            if (layer.MlpInputObserver is not null) return null;
+            RoutingSlot? router = null;
+            if (!DecodeLinear.TryCreate(attention.q_proj, ref router, out var q) || !DecodeLinear.TryCreate(attention.k_proj, ref router, out var k)
+                || !DecodeLinear.TryCreate(attention.v_proj, ref router, out var v) || !DecodeLinear.TryCreate(attention.o_proj, ref router, out var o)
+                || !DecodeLinear.TryCreate(mlp.gate_proj, ref router, out var gate) || !DecodeLinear.TryCreate(mlp.up_proj, ref router, out var up)
+                || !DecodeLinear.TryCreate(mlp.down_proj, ref router, out var down) || gate.Bias != 0 || up.Bias != 0 || down.Bias != 0
                 || !TryData(layer.input_layernorm.Weight, out nint inNorm) || !TryData(layer.post_attention_layernorm.Weight, out nint postNorm)
                 || !TryData(cache.Keys(i), out nint keys) || !TryData(cache.Values(i), out nint values))
                 return null;
-            result[i] = new LayerWeights(inNorm, q, qb, k, kb, v, vb, o, ob, postNorm, gate, up, down, keys, values);
+            // The block's observer must be the router its mixed projections follow (LoRA-Mixer block scope), nothing else.
+            if ((layer.AttentionInputObserver is null) != (router is null)) return null;
+            if (router is not null && (router.LayerIndex != i || !router.CanDecode(cache, batch))) return null;
+            result[i] = new LayerWeights(inNorm, q, k, v, o, postNorm, gate, up, down, keys, values, router);
         }
         return result;
     }
 
-    private static bool TryLinear(nn.Module<Tensor, Tensor> module, out nint weight, out nint bias)
-    {
-        weight = bias = 0;
-        if (module is not TorchSharp.Modules.Linear linear) return false;
-        return TryData(linear.weight, out weight) && (linear.bias is null || TryData(linear.bias, out bias));
-    }
+    private static bool TryData(Tensor? t, out nint data) => NativeData.TryFloat(t, out data);
 
-    private static bool TryData(Tensor? t, out nint data)
-    {
-        data = 0;
-        if (t is null || t.dtype != ScalarType.Float32 || t.device_type != DeviceType.CPU || !t.is_contiguous()) return false;
-        data = THSTensor_data(t.Handle);
-        return data != 0;
-    }
-
-    private readonly record struct LayerWeights(nint InputNorm, nint Q, nint QBias, nint K, nint KBias, nint V, nint VBias,
-        nint O, nint OBias, nint PostNorm, nint Gate, nint Up, nint Down, nint Keys, nint Values);
+    private sealed record LayerWeights(nint InputNorm, DecodeLinear Q, DecodeLinear K, DecodeLinear V, DecodeLinear O, nint PostNorm,
+        DecodeLinear Gate, DecodeLinear Up, DecodeLinear Down, nint Keys, nint Values, RoutingSlot? Router);
 
     // Pinned scratch memory of one batch size, reused across steps.
     private sealed class Workspace
@@ -254,6 +254,8 @@ internal sealed unsafe class LlamaDecodeKernel
         public Workspace(LlamaConfig c, int batch, int capacity)
         {
             Batch = batch;
+            Experts = new int[batch * RoutingSlot.MaxDecodeTopK];
+            Gates = new float[batch * RoutingSlot.MaxDecodeTopK];
             Length = capacity;
             long hidden = c.HiddenSize, qDim = c.NumAttentionHeads * c.HeadDim, kvDim = c.NumKeyValueHeads * c.HeadDim, inter = c.IntermediateSize;
             long[] sizes =
@@ -287,6 +289,42 @@ internal sealed unsafe class LlamaDecodeKernel
 
         public int Batch { get; }
         public int Length { get; }
+
+        /// <summary>Chosen experts [batch, k] of the current block.</summary>
+        public int[] Experts { get; }
+
+        /// <summary>Their routing weights [batch, k].</summary>
+        public float[] Gates { get; }
+
+        private float[] _lowRank = new float[64];
+
+        /// <summary>y[b] += Σ_j g_j s_e B_e A_e x[b] over the chosen experts (or the adapter's one expert).</summary>
+        public void AddLowRank(DecodeLinear linear, float* x, int inDim, float* y, long yStride, int batch, int topK)
+        {
+            if (linear.LowRank is not { } lr) return;
+            if (_lowRank.Length < lr.MaxRank) _lowRank = new float[lr.MaxRank];
+            int picks = lr.Routed ? topK : 1;
+            fixed (float* t = _lowRank)
+                for (int b = 0; b < batch; b++)
+                    for (int j = 0; j < picks; j++)
+                    {
+                        int e = lr.Routed ? Experts[b * picks + j] : 0;
+                        float g = (lr.Routed ? Gates[b * picks + j] : 1f) * lr.Scalings[e];
+                        int r = lr.Ranks[e];
+                        if (r == 0) continue;
+                        float* a = (float*)lr.A + (long)e * lr.MaxRank * inDim, bw = (float*)lr.B + (long)e * lr.Out * lr.MaxRank;
+                        float* xb = x + (long)b * inDim, yb = y + b * yStride;
+                        for (int i = 0; i < r; i++) t[i] = DecodeMath.Dot(a + (long)i * inDim, xb, inDim) * g;
+                        for (int o = 0; o < lr.Out; o++)
+                        {
+                            float* row = bw + (long)o * lr.MaxRank;
+                            float sum = 0;
+                            for (int i = 0; i < r; i++) sum += row[i] * t[i];
+                            yb[o] += sum;
+                        }
+                    }
+        }
+
         public float* X { get; }
         public float* Normed { get; }
         public float* Q { get; }
