@@ -13,6 +13,8 @@ public sealed class RoutingSlot : IDisposable
     private readonly List<Tensor> _recorded = new();
     private readonly List<Tensor> _recordedFeatures = new();
     private RoutingDecision? _current;
+    private readonly int _experts;
+    private readonly long _features;
 
     /// <summary>Creates the slot of <paramref name="router"/>, named like its safetensors key prefix.</summary>
     public RoutingSlot(string name, int layerIndex, Router router, RoutingSettings settings, RouterInput input = RouterInput.Token,
@@ -24,6 +26,8 @@ public sealed class RoutingSlot : IDisposable
         Settings = settings;
         Input = input;
         Granularity = granularity;
+        _experts = router.Experts;
+        _features = router.InFeatures;
         long expected = input == RouterInput.CausalMean ? 2 : 1;
         if (router.InFeatures % expected != 0)
             throw new ArgumentException($"{name}: a {input} router needs an even feature count, got {router.InFeatures}");
@@ -147,10 +151,10 @@ public sealed class RoutingSlot : IDisposable
     {
         if (Settings.Mode != RoutingMode.TopK || Record || RecordFeatures || Settings.TopK > MaxDecodeTopK) return false;
         var state = cache.ObserverState;
-        int experts = Router.Experts;
+        int experts = _experts;
         if (Granularity == RoutingGranularity.Sequence)
             return state.Get(Name + ".decision") is { } stored && Shaped(stored, batch, experts);
-        long hidden = Input == RouterInput.CausalMean ? Router.InFeatures / 2 : Router.InFeatures;
+        long hidden = Input == RouterInput.CausalMean ? _features / 2 : _features;
         if (!Models.Decoding.NativeData.TryFloat(Router.weight, out _)) return false;
         if (Router.InputMean is { } mean && (!Models.Decoding.NativeData.TryFloat(mean, out _) || !Models.Decoding.NativeData.TryFloat(Router.InputStd, out _)))
             return false;
@@ -171,8 +175,8 @@ public sealed class RoutingSlot : IDisposable
     /// </summary>
     internal unsafe int DecodeRoute(float* hidden, int batch, int hiddenSize, IInferenceCache cache, int[] experts, float[] gates)
     {
-        int e = Router.Experts, k = Settings.TopK;
-        long features = Router.InFeatures;
+        int e = _experts, k = Settings.TopK;
+        long features = _features;
         var state = cache.ObserverState;
         Span<float> p = stackalloc float[e];
         var f = features <= 4096 ? stackalloc float[(int)features] : new float[features];

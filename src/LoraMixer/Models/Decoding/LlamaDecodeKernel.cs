@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using LoraMixer.Lora;
 using LoraMixer.Mixing;
 using LoraMixer.Models.Llama;
 using LoraMixer.Models.Modules;
@@ -22,6 +23,14 @@ internal sealed unsafe class LlamaDecodeKernel
     private readonly LlamaConfig _config;
     private readonly float[] _invFreq;
     private Workspace? _workspace;
+
+    // What the weights were read from (module and parameter identities): while it holds, the pointers hold.
+    private object?[]? _signature, _current;
+    private LayerWeights[]? _layers;
+    private nint _embed, _finalNorm, _head;
+    private KvCache? _cacheOfPointers;
+    private nint[]? _keys, _values;
+    private static readonly object Merged = new(), Training = new(), Inference = new();
 
     public LlamaDecodeKernel(LlamaForCausalLM model)
     {
@@ -51,13 +60,9 @@ internal sealed unsafe class LlamaDecodeKernel
                 if (mask[b * length + past] == 0) return null; // a padded new position: left to the reference path
         }
 
-        var layers = Gather(cache, batch);
-        if (layers is null) return null;
-        var embedding = _model.model.EmbeddingWeight;
-        nint head = 0;
-        if (!TryData(embedding, out nint embed) || !TryData(_model.model.norm.Weight, out nint finalNorm)) return null;
-        if (_model.lm_head is null) head = embed;
-        else if (_model.lm_head is not TorchSharp.Modules.Linear lmHead || lmHead.bias is not null || !TryData(lmHead.weight, out head)) return null;
+        if (!Prepare(cache, batch)) return null;
+        var layers = _layers!;
+        nint embed = _embed, finalNorm = _finalNorm, head = _head;
 
         long[] ids;
         using (var scope = NewDisposeScope())
@@ -68,12 +73,12 @@ internal sealed unsafe class LlamaDecodeKernel
         var ws = _workspace is { } w && w.Batch == batch && w.Length >= length ? w : (_workspace = new Workspace(_config, batch, Math.Max(length, cache.Capacity)));
         int workers = Math.Max(1, get_num_threads());
         var logits = empty(new long[] { batch, 1, _config.VocabSize });
-        Step(layers, (float*)embed, (float*)finalNorm, (float*)head, ids, mask, past, cache.Capacity, cache, ws, (float*)NativeData.Of(logits), workers);
+        Step(layers, _keys!, _values!, (float*)embed, (float*)finalNorm, (float*)head, ids, mask, past, cache.Capacity, cache, ws, (float*)NativeData.Of(logits), workers);
         cache.Advance(1);
         return logits;
     }
 
-    private void Step(LayerWeights[] layers, float* embed, float* finalNorm, float* head, long[] ids, long[]? mask, int past,
+    private void Step(LayerWeights[] layers, nint[] keyMemory, nint[] valueMemory, float* embed, float* finalNorm, float* head, long[] ids, long[]? mask, int past,
         int capacity, KvCache cache, Workspace ws, float* logits, int workers)
     {
         var c = _config;
@@ -104,8 +109,9 @@ internal sealed unsafe class LlamaDecodeKernel
         Span<Projection> one = stackalloc Projection[1];
         Span<Projection> gateUp = stackalloc Projection[2];
         int topK = 0;
-        foreach (var layer in layers)
+        for (int li = 0; li < layers.Length; li++)
         {
+            var layer = layers[li];
             for (int b = 0; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, (float*)layer.InputNorm, xn + (long)b * hidden, hidden, eps);
             // Serial attention routing: one decision per sequence from the block's normalised input, for every mixed projection.
             if (layer.Router is { } router) topK = router.DecodeRoute(xn, batch, hidden, cache, ws.Experts, ws.Gates);
@@ -117,7 +123,7 @@ internal sealed unsafe class LlamaDecodeKernel
             ws.AddLowRank(layer.K, xn, hidden, k, kvDim, batch, topK);
             ws.AddLowRank(layer.V, xn, hidden, v, kvDim, batch, topK);
 
-            float* keys = (float*)layer.Keys, values = (float*)layer.Values;
+            float* keys = (float*)keyMemory[li], values = (float*)valueMemory[li];
             for (int b = 0; b < batch; b++)
             {
                 float* cb = cos + b * (d / 2), sb = sin + b * (d / 2);
@@ -215,10 +221,77 @@ internal sealed unsafe class LlamaDecodeKernel
             for (int j = 0; j < jobs; j++) One(j);
     }
 
-    private LayerWeights[]? Gather(KvCache cache, int batch)
+    // Reads the weights' addresses when the model's modules or parameters changed since the last step, the cache's
+    // when the cache changed, and checks every router can decode this step; false when the kernel does not apply.
+    private bool Prepare(KvCache cache, int batch)
+    {
+        var blocks = _model.model.layers;
+        int count = blocks.Count;
+        const int perLayer = 23;
+        var current = _current ??= new object?[count * perLayer + 3];
+        for (int i = 0; i < count; i++)
+        {
+            var layer = blocks[i];
+            int o = i * perLayer;
+            var attention = layer.self_attn;
+            var mlp = layer.mlp;
+            current[o] = layer.AttentionInputObserver;
+            current[o + 1] = layer.MlpInputObserver;
+            current[o + 2] = attention.q_proj; current[o + 3] = attention.k_proj; current[o + 4] = attention.v_proj; current[o + 5] = attention.o_proj;
+            current[o + 6] = mlp.gate_proj; current[o + 7] = mlp.up_proj; current[o + 8] = mlp.down_proj;
+            current[o + 9] = Identity(attention.q_proj); current[o + 10] = Identity(attention.k_proj); current[o + 11] = Identity(attention.v_proj);
+            current[o + 12] = Identity(attention.o_proj); current[o + 13] = Identity(mlp.gate_proj); current[o + 14] = Identity(mlp.up_proj);
+            current[o + 15] = Identity(mlp.down_proj);
+            current[o + 16] = State(attention.q_proj); current[o + 17] = State(attention.k_proj); current[o + 18] = State(attention.v_proj);
+            current[o + 19] = State(attention.o_proj); current[o + 20] = State(mlp.gate_proj); current[o + 21] = State(mlp.up_proj);
+            current[o + 22] = State(mlp.down_proj);
+        }
+        current[^3] = _model.model.EmbeddingWeight;
+        current[^2] = _model.lm_head;
+        current[^1] = _model.lm_head is TorchSharp.Modules.Linear lm ? lm.weight : null;
+        if (_signature is null || !current.AsSpan().SequenceEqual(_signature, ReferenceEqualityComparer.Instance))
+        {
+            _layers = Gather();
+            _signature = _layers is null ? null : (object?[])current.Clone();
+            _cacheOfPointers = null;
+        }
+        if (_layers is null) return false;
+        if (!ReferenceEquals(_cacheOfPointers, cache))
+        {
+            _keys = new nint[count];
+            _values = new nint[count];
+            for (int i = 0; i < count; i++)
+                if (!TryData(cache.Keys(i), out _keys[i]) || !TryData(cache.Values(i), out _values[i])) return false;
+            _cacheOfPointers = cache;
+        }
+        foreach (var layer in _layers)
+            if (layer.Router is { } router && !router.CanDecode(cache, batch)) return false;
+        return true;
+    }
+
+    // The parameter a projection's weight lives in (null for unknown modules: Gather refuses them).
+    private static object? Identity(nn.Module<Tensor, Tensor> module) => module switch
+    {
+        TorchSharp.Modules.Linear plain => plain.weight,
+        LoraLinear lora => lora.base_layer.weight,
+        MixerLinear mixed => mixed.base_layer.weight,
+        _ => null,
+    };
+
+    // Flags that change how an adapter runs (LoRA merged, training mode).
+    private static object State(nn.Module<Tensor, Tensor> module) => module switch
+    {
+        LoraLinear { Merged: true } => Merged,
+        _ => module.training ? Training : Inference,
+    };
+
+    private LayerWeights[]? Gather()
     {
         var layers = _model.model.layers;
         var result = new LayerWeights[layers.Count];
+        if (!TryData(_model.model.EmbeddingWeight, out _embed) || !TryData(_model.model.norm.Weight, out _finalNorm)) return null;
+        if (_model.lm_head is null) _head = _embed;
+        else if (_model.lm_head is not TorchSharp.Modules.Linear lmHead || lmHead.bias is not null || !TryData(lmHead.weight, out _head)) return null;
         for (int i = 0; i < layers.Count; i++)
         {
             var layer = layers[i];
@@ -230,13 +303,12 @@ internal sealed unsafe class LlamaDecodeKernel
                 || !DecodeLinear.TryCreate(attention.v_proj, ref router, out var v) || !DecodeLinear.TryCreate(attention.o_proj, ref router, out var o)
                 || !DecodeLinear.TryCreate(mlp.gate_proj, ref router, out var gate) || !DecodeLinear.TryCreate(mlp.up_proj, ref router, out var up)
                 || !DecodeLinear.TryCreate(mlp.down_proj, ref router, out var down) || gate.Bias != 0 || up.Bias != 0 || down.Bias != 0
-                || !TryData(layer.input_layernorm.Weight, out nint inNorm) || !TryData(layer.post_attention_layernorm.Weight, out nint postNorm)
-                || !TryData(cache.Keys(i), out nint keys) || !TryData(cache.Values(i), out nint values))
+                || !TryData(layer.input_layernorm.Weight, out nint inNorm) || !TryData(layer.post_attention_layernorm.Weight, out nint postNorm))
                 return null;
             // The block's observer must be the router its mixed projections follow (LoRA-Mixer block scope), nothing else.
             if ((layer.AttentionInputObserver is null) != (router is null)) return null;
-            if (router is not null && (router.LayerIndex != i || !router.CanDecode(cache, batch))) return null;
-            result[i] = new LayerWeights(inNorm, q, k, v, o, postNorm, gate, up, down, keys, values, router);
+            if (router is not null && router.LayerIndex != i) return null;
+            result[i] = new LayerWeights(inNorm, q, k, v, o, postNorm, gate, up, down, router);
         }
         return result;
     }
@@ -244,7 +316,7 @@ internal sealed unsafe class LlamaDecodeKernel
     private static bool TryData(Tensor? t, out nint data) => NativeData.TryFloat(t, out data);
 
     private sealed record LayerWeights(nint InputNorm, DecodeLinear Q, DecodeLinear K, DecodeLinear V, DecodeLinear O, nint PostNorm,
-        DecodeLinear Gate, DecodeLinear Up, DecodeLinear Down, nint Keys, nint Values, RoutingSlot? Router);
+        DecodeLinear Gate, DecodeLinear Up, DecodeLinear Down, RoutingSlot? Router);
 
     // Pinned scratch memory of one batch size, reused across steps.
     private sealed class Workspace
