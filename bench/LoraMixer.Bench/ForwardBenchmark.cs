@@ -7,8 +7,11 @@ using static TorchSharp.torch;
 namespace LoraMixer.Bench;
 
 /// <summary>
-/// Base-model speed: prefill tokens/s at 128 and 512 tokens, decode tokens/s for 1 and 8 sequences,
-/// achieved GFLOP/s in prefill, peak RSS and RSS growth over a long decode loop. One JSON line.
+/// Base-model speed: prefill tokens/s at 128 and 512 tokens, decode tokens/s for 1 and 8 sequences (the decode
+/// kernel, and batch 1 also through the TorchSharp modules), achieved GFLOP/s in prefill, peak RSS and RSS growth
+/// over a long decode loop; with the roofs measured in the same run (read bandwidth, matmul GFLOP/s) and the
+/// ratios of issue 13: decode vs the memory roof (bandwidth / weight bytes per token), prefill vs the matmul
+/// roof, batch 8 vs batch 1. One JSON line.
 /// </summary>
 internal static class ForwardBenchmark
 {
@@ -40,8 +43,9 @@ internal static class ForwardBenchmark
             return tokens / best;
         }
 
-        double Decode(int batch, int prompt, int steps)
+        double Decode(int batch, int prompt, int steps, bool kernel = true)
         {
+            model.UseDecodeKernel = kernel;
             steps = Math.Min(steps, config.MaxPositionEmbeddings - prompt);
             using var cache = model.CreateCache(batch, prompt + steps);
             using (var scope = NewDisposeScope())
@@ -52,13 +56,29 @@ internal static class ForwardBenchmark
                 using var scope = NewDisposeScope();
                 model.Forward(randint(config.VocabSize, new long[] { batch, 1 }), cache: cache, lastPositionOnly: true);
             }
-            return batch * steps / sw.Elapsed.TotalSeconds;
+            double rate = batch * steps / sw.Elapsed.TotalSeconds;
+            model.UseDecodeKernel = true;
+            return rate;
+        }
+
+        double BestDecode(int batch, bool kernel = true)
+        {
+            double best = 0;
+            for (int r = 0; r < Math.Max(1, repeats); r++) best = Math.Max(best, Decode(batch, 16, 128, kernel));
+            return best;
         }
 
         double prefill128 = Prefill(128);
         double prefill512 = Prefill(512);
-        double decode1 = Decode(1, 16, 128);
-        double decode8 = Decode(8, 16, 128);
+        Decode(1, 16, 16); // warm-up (JIT, thread pool)
+        double decode1 = BestDecode(1);
+        double decode8 = BestDecode(8);
+        double decode1Reference = BestDecode(1, kernel: false);
+        long kernelSteps = model.DecodeKernelSteps;
+        double bandwidth = Roofs.ReadBandwidthGBs(get_num_threads());
+        double matmulGflops = Roofs.MatmulGflops();
+        long weightBytes = Roofs.DecodeWeightBytes(config);
+        double memoryRoof = bandwidth * 1e9 / weightBytes;
 
         // Steady memory: RSS after a long decode loop compared with after a short one.
         Decode(1, 16, 32);
@@ -68,6 +88,7 @@ internal static class ForwardBenchmark
 
         int t512 = Math.Min(512, config.MaxPositionEmbeddings);
         double flopsPerPrefill = FlopsPerSequence(config, t512);
+        double prefillGflops = flopsPerPrefill * prefill512 / t512 / 1e9;
         var result = new Dictionary<string, object>
         {
             ["bench"] = "forward",
@@ -79,7 +100,17 @@ internal static class ForwardBenchmark
             ["prefill_512_tok_s"] = Math.Round(prefill512, 1),
             ["decode_b1_tok_s"] = Math.Round(decode1, 1),
             ["decode_b8_tok_s"] = Math.Round(decode8, 1),
-            ["prefill_512_gflops"] = Math.Round(flopsPerPrefill * prefill512 / t512 / 1e9, 2),
+            ["decode_b1_torchsharp_tok_s"] = Math.Round(decode1Reference, 1),
+            ["decode_kernel_steps"] = kernelSteps,
+            ["prefill_512_gflops"] = Math.Round(prefillGflops, 2),
+            ["read_bandwidth_gb_s"] = Math.Round(bandwidth, 1),
+            ["matmul_gflops"] = Math.Round(matmulGflops, 1),
+            ["decode_weight_mb_per_token"] = Math.Round(weightBytes / 1e6, 1),
+            ["memory_roof_tok_s"] = Math.Round(memoryRoof, 1),
+            ["decode_b1_vs_memory_roof"] = Math.Round(decode1 / memoryRoof, 3),
+            ["decode_b8_vs_b1"] = Math.Round(decode8 / decode1, 2),
+            ["decode_b1_kernel_vs_torchsharp"] = Math.Round(decode1 / decode1Reference, 2),
+            ["prefill_512_vs_matmul_roof"] = Math.Round(prefillGflops / matmulGflops, 3),
             ["peak_rss_mb"] = Math.Round(ProcessMemory.PeakRssMb(), 1),
             ["rss_growth_mb_over_1000_decode_steps"] = Math.Round(rssAfter - rssBefore, 1),
         };

@@ -76,6 +76,7 @@ internal static class MixerBenchmark
             ["base_decode_tok_s"] = Math.Round(baseDecode, 1),
             ["merged_lora_decode_tok_s"] = Math.Round(mergedDecode, 1),
             ["mixer_decode_tok_s"] = Math.Round(mixerDecode, 1),
+            ["decode_kernel_steps"] = new[] { baseModel.DecodeKernelSteps, merged.DecodeKernelSteps, model.DecodeKernelSteps },
             ["mixer_vs_base_prefill"] = Math.Round(mixerPrefill / basePrefill, 3),
             ["mixer_vs_merged_prefill"] = Math.Round(mixerPrefill / mergedPrefill, 3),
             ["mixer_vs_base_decode"] = Math.Round(mixerDecode / baseDecode, 3),

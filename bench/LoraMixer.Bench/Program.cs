@@ -7,12 +7,14 @@ return args.FirstOrDefault() switch
     "train-step" => TrainStepBenchmark.Run(args[1..]),
     "mamba-scan" => MambaScanBenchmark.Run(args[1..]),
     "loglikelihood" => LoglikelihoodBenchmark.Run(args[1..]),
+    "make-model" => MakeModel.Run(args[1..]),
     _ => Usage(),
 };
 
 static int Usage()
 {
     Console.Error.WriteLine("usage: LoraMixer.Bench forward --model DIR [--threads N] [--repeats N]");
+    Console.Error.WriteLine("       LoraMixer.Bench make-model --shape smollm-135m|stories260k [--vocab N] --out DIR");
     Console.Error.WriteLine("       LoraMixer.Bench mixer --model DIR [--experts 6] [--top-k 2] [--rank 8] [--threads N] [--repeats N]");
     Console.Error.WriteLine("       LoraMixer.Bench train-step [--hidden 128] [--layers 4] | mamba-scan [--model DIR] [--tokens 512]");
     Console.Error.WriteLine("       LoraMixer.Bench loglikelihood --model DIR [--questions 32] [--context-words 60] [--batch-size 8]");

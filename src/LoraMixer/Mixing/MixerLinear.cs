@@ -70,6 +70,9 @@ public sealed class MixerLinear : nn.Module<Tensor, Tensor>
     /// <summary>The routing this projection follows.</summary>
     public RoutingSlot Slot { get; }
 
+    /// <summary>LoRA dropout on the input, applied only in training mode.</summary>
+    internal double Dropout => _dropout;
+
     /// <summary>True when this projection has its own router (projection scope).</summary>
     public bool OwnsSlot { get; }
 
@@ -138,7 +141,7 @@ public sealed class MixerLinear : nn.Module<Tensor, Tensor>
     }
 
     // Only the chosen experts: for a few tokens (decoding) gather their experts and use batched matmuls;
-    // for many tokens (prefill) run each chosen expert once on the tokens routed to it.
+    // for many tokens (prefill) all experts in two matmuls with the unchosen ones weighted zero.
     private Tensor SparseDelta(Tensor x, Tensor indices, Tensor weights)
     {
         var shape = x.shape;
@@ -158,22 +161,14 @@ public sealed class MixerLinear : nn.Module<Tensor, Tensor>
             var per = b.bmm(a.bmm(xs)).squeeze(-1) * w.reshape(-1, 1);            // [n·k, out]
             return per.view(n, k, outF).sum(1).view(outShape);
         }
-        var delta = zeros(n, outF, dtype: x.dtype, device: x.device);
-        var used = indices.reshape(-1).bincount(null, Experts).cpu();
-        var counts = used.data<long>().ToArray();
-        for (int e = 0; e < Experts; e++)
-        {
-            if (counts[e] == 0 || Ranks[e] == 0) continue;
-            using var inner = NewDisposeScope();
-            var hits = indices.eq(e).nonzero();                                   // [m, 2]: token, slot
-            var tokens = hits.select(1, 0);
-            var slotWeights = w.reshape(-1).index_select(0, tokens * k + hits.select(1, 1));
-            int r = Ranks[e];
-            var a = lora_A[e].narrow(0, 0, r);
-            var b = lora_B[e].narrow(1, 0, r);
-            var part = nn.functional.linear(nn.functional.linear(flat.index_select(0, tokens), a), b) * slotWeights.unsqueeze(-1);
-            delta.index_add_(0, tokens, part, 1.0);
-        }
+        // Many tokens (prefill, scoring): every expert's A x in one matmul, weighted by the sparse gates scattered
+        // to [n, E] (zero for experts not chosen), then one matmul with B: no gather, no host synchronisation.
+        long e = lora_A.shape[0], r = lora_A.shape[1];
+        var gates = zeros(n, e, dtype: x.dtype, device: x.device).scatter_(1, indices, w);
+        var aCat = lora_A.reshape(e * r, inF);
+        var bCat = lora_B.permute(1, 0, 2).reshape(outF, e * r);
+        var perRank = gates.unsqueeze(-1).expand(n, e, r).reshape(n, e * r);
+        var delta = nn.functional.linear(nn.functional.linear(flat, aCat) * perRank, bCat);
         return delta.view(outShape);
     }
 }

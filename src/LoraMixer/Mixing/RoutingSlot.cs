@@ -13,6 +13,8 @@ public sealed class RoutingSlot : IDisposable
     private readonly List<Tensor> _recorded = new();
     private readonly List<Tensor> _recordedFeatures = new();
     private RoutingDecision? _current;
+    private readonly int _experts;
+    private readonly long _features;
 
     /// <summary>Creates the slot of <paramref name="router"/>, named like its safetensors key prefix.</summary>
     public RoutingSlot(string name, int layerIndex, Router router, RoutingSettings settings, RouterInput input = RouterInput.Token,
@@ -24,6 +26,8 @@ public sealed class RoutingSlot : IDisposable
         Settings = settings;
         Input = input;
         Granularity = granularity;
+        _experts = router.Experts;
+        _features = router.InFeatures;
         long expected = input == RouterInput.CausalMean ? 2 : 1;
         if (router.InFeatures % expected != 0)
             throw new ArgumentException($"{name}: a {input} router needs an even feature count, got {router.InFeatures}");
@@ -135,6 +139,108 @@ public sealed class RoutingSlot : IDisposable
                 break;
             }
         }
+    }
+
+    /// <summary>
+    /// Whether the decode kernel can route one new token per sequence of <paramref name="cache"/> (batch
+    /// <paramref name="batch"/>) as <see cref="Route(BlockInput)"/> would: top-k inference routing, nothing recorded,
+    /// and the state the decision needs present in the cache (the stored decision of sequence routing, the running
+    /// sum and count of a causal-mean router).
+    /// </summary>
+    internal bool CanDecode(IInferenceCache cache, int batch)
+    {
+        if (Settings.Mode != RoutingMode.TopK || Record || RecordFeatures || Settings.TopK > MaxDecodeTopK) return false;
+        var state = cache.ObserverState;
+        int experts = _experts;
+        if (Granularity == RoutingGranularity.Sequence)
+            return state.Get(Name + ".decision") is { } stored && Shaped(stored, batch, experts);
+        long hidden = Input == RouterInput.CausalMean ? _features / 2 : _features;
+        if (!Models.Decoding.NativeData.TryFloat(Router.weight, out _)) return false;
+        if (Router.InputMean is { } mean && (!Models.Decoding.NativeData.TryFloat(mean, out _) || !Models.Decoding.NativeData.TryFloat(Router.InputStd, out _)))
+            return false;
+        if (Input == RouterInput.Token) return true;
+        return state.Get(Name + ".sum") is { } sum && Shaped(sum, batch, hidden) && state.Get(Name + ".count") is { } count && Shaped(count, batch, 1);
+
+        static bool Shaped(Tensor t, long rows, long columns) =>
+            t.ndim == 2 && t.shape[0] == rows && t.shape[1] == columns && Models.Decoding.NativeData.TryFloat(t, out _);
+    }
+
+    /// <summary>Largest top-k the decode kernel handles.</summary>
+    internal const int MaxDecodeTopK = 16;
+
+    /// <summary>
+    /// The decode kernel's routing (after <see cref="CanDecode"/>): for hidden [batch, hiddenSize] of one new token per
+    /// sequence, writes each sequence's k experts and weights to <paramref name="experts"/> / <paramref name="gates"/>
+    /// [batch, k] and returns k; a causal-mean router's running sum and count in the cache advance in place.
+    /// </summary>
+    internal unsafe int DecodeRoute(float* hidden, int batch, int hiddenSize, IInferenceCache cache, int[] experts, float[] gates)
+    {
+        int e = _experts, k = Settings.TopK;
+        long features = _features;
+        var state = cache.ObserverState;
+        Span<float> p = stackalloc float[e];
+        var f = features <= 4096 ? stackalloc float[(int)features] : new float[features];
+        for (int b = 0; b < batch; b++)
+        {
+            float* h = hidden + (long)b * hiddenSize;
+            if (Granularity == RoutingGranularity.Sequence)
+            {
+                float* stored = (float*)Models.Decoding.NativeData.Of(state.Get(Name + ".decision")!) + (long)b * e;
+                for (int i = 0; i < e; i++) p[i] = stored[i];
+            }
+            else
+            {
+                new ReadOnlySpan<float>(h, hiddenSize).CopyTo(f);
+                if (Input == RouterInput.CausalMean)
+                {
+                    float* sum = (float*)Models.Decoding.NativeData.Of(state.Get(Name + ".sum")!) + (long)b * hiddenSize;
+                    float* count = (float*)Models.Decoding.NativeData.Of(state.Get(Name + ".count")!) + b;
+                    *count += 1f;
+                    float n = Math.Max(*count, 1f);
+                    for (int i = 0; i < hiddenSize; i++)
+                    {
+                        sum[i] += h[i];
+                        f[hiddenSize + i] = sum[i] / n;
+                    }
+                }
+                if (Router.InputMean is { } meanTensor)
+                {
+                    float* mean = (float*)Models.Decoding.NativeData.Of(meanTensor), std = (float*)Models.Decoding.NativeData.Of(Router.InputStd!);
+                    for (int i = 0; i < features; i++) f[i] = (f[i] - mean[i]) / std[i];
+                }
+                float* w = (float*)Models.Decoding.NativeData.Of(Router.weight);
+                float max = float.NegativeInfinity;
+                fixed (float* fp = f)
+                    for (int i = 0; i < e; i++)
+                    {
+                        float logit = Models.Decoding.DecodeMath.Dot(w + i * features, fp, (int)features);
+                        if (Settings.Temperature != 1.0) logit = (float)(logit / Settings.Temperature);
+                        p[i] = logit;
+                        max = Math.Max(max, logit);
+                    }
+                float total = 0;
+                for (int i = 0; i < e; i++) total += p[i] = MathF.Exp(p[i] - max);
+                for (int i = 0; i < e; i++) p[i] /= total;
+            }
+            // top-k (largest first; ties to the lower index), then renormalised over the chosen experts.
+            float chosen = 0;
+            for (int j = 0; j < k; j++)
+            {
+                int best = -1;
+                for (int i = 0; i < e; i++)
+                {
+                    if (p[i] < 0) continue;
+                    if (best < 0 || p[i] > p[best]) best = i;
+                }
+                experts[b * k + j] = best;
+                gates[b * k + j] = p[best];
+                chosen += p[best];
+                p[best] = -1f;
+            }
+            if (Settings.Renormalize)
+                for (int j = 0; j < k; j++) gates[b * k + j] /= chosen;
+        }
+        return k;
     }
 
     // p [B, T, E] → the decision of each row's decision position, repeated over T. With a cache, the first

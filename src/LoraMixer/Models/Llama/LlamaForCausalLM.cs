@@ -1,3 +1,4 @@
+using LoraMixer.Models.Decoding;
 using LoraMixer.Models.Modules;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -27,6 +28,18 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
         RegisterComponents();
     }
 
+    /// <summary>
+    /// Whether single-position steps with a cache on the CPU (decoding, any batch size) run the C# decode
+    /// kernel when the model is plain (no adapters, routers or observers) and gradients are off; the default.
+    /// False: every step runs the TorchSharp modules (the reference path). Both give the same logits to ~1e-5.
+    /// </summary>
+    public bool UseDecodeKernel { get; set; } = true;
+
+    /// <summary>Decode steps the kernel has served since load (diagnostics: shows which path ran).</summary>
+    public long DecodeKernelSteps { get; private set; }
+
+    private LlamaDecodeKernel? _decodeKernel;
+
     /// <summary>The configuration the model was built from.</summary>
     public LlamaConfig Config { get; }
 
@@ -52,6 +65,15 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
         using var scope = NewDisposeScope();
         var kv = cache as KvCache;
         if (cache is not null && kv is null) throw new ArgumentException("a Llama-family model needs the cache it created", nameof(cache));
+        if (kv is not null && UseDecodeKernel && inputIds.ndim == 2 && inputIds.shape[1] == 1)
+        {
+            _decodeKernel ??= new LlamaDecodeKernel(this);
+            if (_decodeKernel.TryForward(inputIds, attentionMask, kv) is { } fast)
+            {
+                DecodeKernelSteps++;
+                return fast.MoveToOuterDisposeScope();
+            }
+        }
         var hidden = model.Forward(inputIds, attentionMask, kv);
         if (lastPositionOnly) hidden = hidden.narrow(1, hidden.shape[1] - 1, 1);
         var logits = lm_head is null

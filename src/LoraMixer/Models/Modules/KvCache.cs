@@ -43,6 +43,15 @@ public sealed class KvCache : IInferenceCache
     /// <inheritdoc />
     public ObserverState ObserverState { get; } = new();
 
+    /// <summary>Sequences in the batch.</summary>
+    public long Batch => _keys.Length == 0 ? 0 : _keys[0].shape[0];
+
+    /// <summary>Keys of <paramref name="layer"/>, [batch, kvHeads, capacity, headDim] (all positions, stored or not).</summary>
+    internal Tensor Keys(int layer) => _keys[layer];
+
+    /// <summary>Values of <paramref name="layer"/>, [batch, kvHeads, capacity, headDim].</summary>
+    internal Tensor Values(int layer) => _values[layer];
+
     /// <summary>Positions that can be stored.</summary>
     public int Capacity { get; }
 

@@ -1,0 +1,412 @@
+using System.Runtime.InteropServices;
+using LoraMixer.Lora;
+using LoraMixer.Mixing;
+using LoraMixer.Models.Llama;
+using LoraMixer.Models.Modules;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LoraMixer.Models.Decoding;
+
+/// <summary>
+/// One decoding step (one new position per sequence) of a plain Llama-family model on the CPU, written in C#
+/// over the weights' own memory: TorchSharp's per-operation cost (tens of microseconds, ~20 operations per
+/// layer) bounds small-batch decoding, while this step is one pass over the weights. It writes the new keys
+/// and values into the model's <see cref="KvCache"/> and reads the attention mask exactly as the TorchSharp
+/// path does (positions from its cumulative sum, masked keys ignored), so both paths can alternate on one cache.
+/// It also runs LoRA adapters (merged or not) and LoRA-Mixer projections with their block router at inference
+/// (top-k); MixLoRA, other observers, and anything else it does not cover keep the TorchSharp path.
+/// </summary>
+internal sealed unsafe class LlamaDecodeKernel
+{
+    private readonly LlamaForCausalLM _model;
+    private readonly LlamaConfig _config;
+    private readonly float[] _invFreq;
+    private Workspace? _workspace;
+
+    // What the weights were read from (module and parameter identities): while it holds, the pointers hold.
+    private object?[]? _signature, _current;
+    private LayerWeights[]? _layers;
+    private nint _embed, _finalNorm, _head;
+    private KvCache? _cacheOfPointers;
+    private nint[]? _keys, _values;
+    private static readonly object Merged = new(), Training = new(), Inference = new();
+
+    public LlamaDecodeKernel(LlamaForCausalLM model)
+    {
+        _model = model;
+        _config = model.Config;
+        _invFreq = RotaryEmbedding.InverseFrequencies(_config.HeadDim, _config.RopeTheta, _config.RopeScaling);
+    }
+
+    /// <summary>
+    /// Logits [B, 1, vocab] for ids [B, 1] after what <paramref name="cache"/> holds, or null when this step
+    /// is not one the kernel covers (then nothing has changed and the caller runs the TorchSharp path).
+    /// </summary>
+    public Tensor? TryForward(Tensor inputIds, Tensor? attentionMask, KvCache cache)
+    {
+        if (inputIds.ndim != 2 || inputIds.shape[1] != 1 || _model.Device.type != DeviceType.CPU || is_grad_enabled()) return null;
+        int batch = (int)inputIds.shape[0], past = cache.Length, length = past + 1;
+        if (batch < 1 || length > cache.Capacity || length > _config.MaxPositionEmbeddings || cache.Batch != batch) return null;
+        if (inputIds.dtype != ScalarType.Int64 && inputIds.dtype != ScalarType.Int32) return null;
+
+        long[]? mask = null;
+        if (attentionMask is not null)
+        {
+            if (attentionMask.ndim != 2 || attentionMask.shape[0] != batch || attentionMask.shape[1] != length || attentionMask.device_type != DeviceType.CPU) return null;
+            using var scope = NewDisposeScope();
+            mask = attentionMask.to_type(ScalarType.Int64).contiguous().data<long>().ToArray();
+            for (int b = 0; b < batch; b++)
+                if (mask[b * length + past] == 0) return null; // a padded new position: left to the reference path
+        }
+
+        if (!Prepare(cache, batch)) return null;
+        var layers = _layers!;
+        nint embed = _embed, finalNorm = _finalNorm, head = _head;
+
+        long[] ids;
+        using (var scope = NewDisposeScope())
+            ids = inputIds.to_type(ScalarType.Int64).contiguous().data<long>().ToArray();
+        foreach (long id in ids)
+            if (id < 0 || id >= _config.VocabSize) return null;
+
+        var ws = _workspace is { } w && w.Batch == batch && w.Length >= length ? w : (_workspace = new Workspace(_config, batch, Math.Max(length, cache.Capacity)));
+        int workers = Math.Max(1, get_num_threads());
+        var logits = empty(new long[] { batch, 1, _config.VocabSize });
+        Step(layers, _keys!, _values!, (float*)embed, (float*)finalNorm, (float*)head, ids, mask, past, cache.Capacity, cache, ws, (float*)NativeData.Of(logits), workers);
+        cache.Advance(1);
+        return logits;
+    }
+
+    private void Step(LayerWeights[] layers, nint[] keyMemory, nint[] valueMemory, float* embed, float* finalNorm, float* head, long[] ids, long[]? mask, int past,
+        int capacity, KvCache cache, Workspace ws, float* logits, int workers)
+    {
+        var c = _config;
+        int batch = ids.Length, hidden = c.HiddenSize, heads = c.NumAttentionHeads, kvHeads = c.NumKeyValueHeads, d = c.HeadDim;
+        int qDim = heads * d, kvDim = kvHeads * d, inter = c.IntermediateSize, length = past + 1;
+        float eps = (float)c.RmsNormEps;
+        float* x = ws.X, xn = ws.Normed, q = ws.Q, k = ws.K, v = ws.V, attn = ws.Attended, gate = ws.Gate, up = ws.Up, cos = ws.Cos, sin = ws.Sin;
+
+        for (int b = 0; b < batch; b++)
+        {
+            Buffer.MemoryCopy(embed + ids[b] * hidden, x + (long)b * hidden, hidden * sizeof(float), hidden * sizeof(float));
+            // Position of the new token: the number of real tokens before it (HF: cumsum(mask) - 1), else the cache length.
+            int position = past;
+            if (mask is not null)
+            {
+                position = -1;
+                for (int s = 0; s < length; s++) position += (int)mask[(long)b * length + s];
+            }
+            for (int i = 0; i < d / 2; i++)
+            {
+                float angle = position * _invFreq[i];
+                cos[b * (d / 2) + i] = MathF.Cos(angle);
+                sin[b * (d / 2) + i] = MathF.Sin(angle);
+            }
+        }
+
+        Span<Projection> qkv = stackalloc Projection[3];
+        Span<Projection> one = stackalloc Projection[1];
+        Span<Projection> gateUp = stackalloc Projection[2];
+        int topK = 0;
+        for (int li = 0; li < layers.Length; li++)
+        {
+            var layer = layers[li];
+            for (int b = 0; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, (float*)layer.InputNorm, xn + (long)b * hidden, hidden, eps);
+            // Serial attention routing: one decision per sequence from the block's normalised input, for every mixed projection.
+            if (layer.Router is { } router) topK = router.DecodeRoute(xn, batch, hidden, cache, ws.Experts, ws.Gates);
+            qkv[0] = layer.Q.Into(q, qDim);
+            qkv[1] = layer.K.Into(k, kvDim);
+            qkv[2] = layer.V.Into(v, kvDim);
+            DecodeMath.MatMul(qkv, xn, hidden, batch, workers);
+            ws.AddLowRank(layer.Q, xn, hidden, q, qDim, batch, topK);
+            ws.AddLowRank(layer.K, xn, hidden, k, kvDim, batch, topK);
+            ws.AddLowRank(layer.V, xn, hidden, v, kvDim, batch, topK);
+
+            float* keys = (float*)keyMemory[li], values = (float*)valueMemory[li];
+            for (int b = 0; b < batch; b++)
+            {
+                float* cb = cos + b * (d / 2), sb = sin + b * (d / 2);
+                for (int h = 0; h < heads; h++) Rotate(q + (long)b * qDim + h * d, cb, sb, d);
+                for (int h = 0; h < kvHeads; h++)
+                {
+                    float* kh = k + (long)b * kvDim + h * d;
+                    Rotate(kh, cb, sb, d);
+                    long slot = (((long)b * kvHeads + h) * capacity + past) * d;
+                    Buffer.MemoryCopy(kh, keys + slot, d * sizeof(float), d * sizeof(float));
+                    Buffer.MemoryCopy(v + (long)b * kvDim + h * d, values + slot, d * sizeof(float), d * sizeof(float));
+                }
+            }
+            Attend(q, keys, values, attn, mask, batch, length, capacity, ws.Scores, ws.Length, workers);
+
+            one[0] = layer.O.Into(xn, hidden);
+            DecodeMath.MatMul(one, attn, qDim, batch, workers);
+            ws.AddLowRank(layer.O, attn, qDim, xn, hidden, batch, topK);
+            for (long i = 0; i < (long)batch * hidden; i++) x[i] += xn[i];
+
+            for (int b = 0; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, (float*)layer.PostNorm, xn + (long)b * hidden, hidden, eps);
+            gateUp[0] = layer.Gate.Into(gate, inter);
+            gateUp[1] = layer.Up.Into(up, inter);
+            DecodeMath.MatMul(gateUp, xn, hidden, batch, workers);
+            ws.AddLowRank(layer.Gate, xn, hidden, gate, inter, batch, topK);
+            ws.AddLowRank(layer.Up, xn, hidden, up, inter, batch, topK);
+            for (long i = 0; i < (long)batch * inter; i++)
+            {
+                float g = gate[i];
+                gate[i] = g / (1f + MathF.Exp(-g)) * up[i];
+            }
+            one[0] = layer.Down.Into(xn, hidden);
+            DecodeMath.MatMul(one, gate, inter, batch, workers);
+            ws.AddLowRank(layer.Down, gate, inter, xn, hidden, batch, topK);
+            for (long i = 0; i < (long)batch * hidden; i++) x[i] += xn[i];
+        }
+
+        for (int b = 0; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, finalNorm, xn + (long)b * hidden, hidden, eps);
+        one[0] = new Projection((nint)head, 0, c.VocabSize, (nint)logits, c.VocabSize);
+        DecodeMath.MatMul(one, xn, hidden, batch, workers);
+    }
+
+    // HF rotate_half: dimension i pairs with i + d/2.
+    private static void Rotate(float* x, float* cos, float* sin, int d)
+    {
+        int half = d / 2;
+        for (int i = 0; i < half; i++)
+        {
+            float x1 = x[i], x2 = x[i + half];
+            x[i] = x1 * cos[i] - x2 * sin[i];
+            x[i + half] = x2 * cos[i] + x1 * sin[i];
+        }
+    }
+
+    // softmax(q kᵀ/√d + mask) v per sequence and query head, over the cache's first `length` positions.
+    private void Attend(float* q, float* keys, float* values, float* output, long[]? mask, int batch, int length, int capacity,
+        float* scores, int scoreStride, int workers)
+    {
+        var c = _config;
+        int heads = c.NumAttentionHeads, kvHeads = c.NumKeyValueHeads, d = c.HeadDim, group = heads / kvHeads;
+        float scale = 1f / MathF.Sqrt(d);
+        nint qs = (nint)q, ks = (nint)keys, vs = (nint)values, os = (nint)output, ss = (nint)scores;
+        void One(int job)
+        {
+            int b = job / heads, h = job % heads, kvh = h / group;
+            float* qh = (float*)qs + ((long)b * heads + h) * d;
+            float* kb = (float*)ks + ((long)b * kvHeads + kvh) * capacity * d;
+            float* vb = (float*)vs + ((long)b * kvHeads + kvh) * capacity * d;
+            float* sc = (float*)ss + (long)job * scoreStride;
+            float max = float.NegativeInfinity;
+            for (int s = 0; s < length; s++)
+            {
+                if (mask is not null && mask[(long)b * length + s] == 0) { sc[s] = float.NegativeInfinity; continue; }
+                float score = DecodeMath.Dot(qh, kb + (long)s * d, d) * scale;
+                sc[s] = score;
+                if (score > max) max = score;
+            }
+            float sum = 0;
+            for (int s = 0; s < length; s++)
+            {
+                float e = sc[s] == float.NegativeInfinity ? 0f : MathF.Exp(sc[s] - max);
+                sc[s] = e;
+                sum += e;
+            }
+            float* oh = (float*)os + ((long)b * heads + h) * d;
+            new Span<float>(oh, d).Clear();
+            float inv = 1f / sum;
+            for (int s = 0; s < length; s++)
+                if (sc[s] != 0f) DecodeMath.AddScaled(oh, vb + (long)s * d, sc[s] * inv, d);
+        }
+        int jobs = batch * heads;
+        if (workers > 1 && (long)jobs * length * d >= 1 << 15)
+            Parallel.For(0, jobs, new ParallelOptions { MaxDegreeOfParallelism = workers }, One);
+        else
+            for (int j = 0; j < jobs; j++) One(j);
+    }
+
+    // Reads the weights' addresses when the model's modules or parameters changed since the last step, the cache's
+    // when the cache changed, and checks every router can decode this step; false when the kernel does not apply.
+    private bool Prepare(KvCache cache, int batch)
+    {
+        var blocks = _model.model.layers;
+        int count = blocks.Count;
+        const int perLayer = 23;
+        var current = _current ??= new object?[count * perLayer + 3];
+        for (int i = 0; i < count; i++)
+        {
+            var layer = blocks[i];
+            int o = i * perLayer;
+            var attention = layer.self_attn;
+            var mlp = layer.mlp;
+            current[o] = layer.AttentionInputObserver;
+            current[o + 1] = layer.MlpInputObserver;
+            current[o + 2] = attention.q_proj; current[o + 3] = attention.k_proj; current[o + 4] = attention.v_proj; current[o + 5] = attention.o_proj;
+            current[o + 6] = mlp.gate_proj; current[o + 7] = mlp.up_proj; current[o + 8] = mlp.down_proj;
+            current[o + 9] = Identity(attention.q_proj); current[o + 10] = Identity(attention.k_proj); current[o + 11] = Identity(attention.v_proj);
+            current[o + 12] = Identity(attention.o_proj); current[o + 13] = Identity(mlp.gate_proj); current[o + 14] = Identity(mlp.up_proj);
+            current[o + 15] = Identity(mlp.down_proj);
+            current[o + 16] = State(attention.q_proj); current[o + 17] = State(attention.k_proj); current[o + 18] = State(attention.v_proj);
+            current[o + 19] = State(attention.o_proj); current[o + 20] = State(mlp.gate_proj); current[o + 21] = State(mlp.up_proj);
+            current[o + 22] = State(mlp.down_proj);
+        }
+        current[^3] = _model.model.EmbeddingWeight;
+        current[^2] = _model.lm_head;
+        current[^1] = _model.lm_head is TorchSharp.Modules.Linear lm ? lm.weight : null;
+        if (_signature is null || !current.AsSpan().SequenceEqual(_signature, ReferenceEqualityComparer.Instance))
+        {
+            _layers = Gather();
+            _signature = _layers is null ? null : (object?[])current.Clone();
+            _cacheOfPointers = null;
+        }
+        if (_layers is null) return false;
+        if (!ReferenceEquals(_cacheOfPointers, cache))
+        {
+            _keys = new nint[count];
+            _values = new nint[count];
+            for (int i = 0; i < count; i++)
+                if (!TryData(cache.Keys(i), out _keys[i]) || !TryData(cache.Values(i), out _values[i])) return false;
+            _cacheOfPointers = cache;
+        }
+        foreach (var layer in _layers)
+            if (layer.Router is { } router && !router.CanDecode(cache, batch)) return false;
+        return true;
+    }
+
+    // The parameter a projection's weight lives in (null for unknown modules: Gather refuses them).
+    private static object? Identity(nn.Module<Tensor, Tensor> module) => module switch
+    {
+        TorchSharp.Modules.Linear plain => plain.weight,
+        LoraLinear lora => lora.base_layer.weight,
+        MixerLinear mixed => mixed.base_layer.weight,
+        _ => null,
+    };
+
+    // Flags that change how an adapter runs (LoRA merged, training mode).
+    private static object State(nn.Module<Tensor, Tensor> module) => module switch
+    {
+        LoraLinear { Merged: true } => Merged,
+        _ => module.training ? Training : Inference,
+    };
+
+    private LayerWeights[]? Gather()
+    {
+        var layers = _model.model.layers;
+        var result = new LayerWeights[layers.Count];
+        if (!TryData(_model.model.EmbeddingWeight, out _embed) || !TryData(_model.model.norm.Weight, out _finalNorm)) return null;
+        if (_model.lm_head is null) _head = _embed;
+        else if (_model.lm_head is not TorchSharp.Modules.Linear lmHead || lmHead.bias is not null || !TryData(lmHead.weight, out _head)) return null;
+        for (int i = 0; i < layers.Count; i++)
+        {
+            var layer = layers[i];
+            var attention = layer.self_attn;
+            var mlp = layer.mlp;
+            if (layer.MlpInputObserver is not null) return null;
+            RoutingSlot? router = null;
+            if (!DecodeLinear.TryCreate(attention.q_proj, ref router, out var q) || !DecodeLinear.TryCreate(attention.k_proj, ref router, out var k)
+                || !DecodeLinear.TryCreate(attention.v_proj, ref router, out var v) || !DecodeLinear.TryCreate(attention.o_proj, ref router, out var o)
+                || !DecodeLinear.TryCreate(mlp.gate_proj, ref router, out var gate) || !DecodeLinear.TryCreate(mlp.up_proj, ref router, out var up)
+                || !DecodeLinear.TryCreate(mlp.down_proj, ref router, out var down) || gate.Bias != 0 || up.Bias != 0 || down.Bias != 0
+                || !TryData(layer.input_layernorm.Weight, out nint inNorm) || !TryData(layer.post_attention_layernorm.Weight, out nint postNorm))
+                return null;
+            // The block's observer must be the router its mixed projections follow (LoRA-Mixer block scope), nothing else.
+            if ((layer.AttentionInputObserver is null) != (router is null)) return null;
+            if (router is not null && router.LayerIndex != i) return null;
+            result[i] = new LayerWeights(inNorm, q, k, v, o, postNorm, gate, up, down, router);
+        }
+        return result;
+    }
+
+    private static bool TryData(Tensor? t, out nint data) => NativeData.TryFloat(t, out data);
+
+    private sealed record LayerWeights(nint InputNorm, DecodeLinear Q, DecodeLinear K, DecodeLinear V, DecodeLinear O, nint PostNorm,
+        DecodeLinear Gate, DecodeLinear Up, DecodeLinear Down, RoutingSlot? Router);
+
+    // Pinned scratch memory of one batch size, reused across steps.
+    private sealed class Workspace
+    {
+        private readonly float[] _memory;
+
+        public Workspace(LlamaConfig c, int batch, int capacity)
+        {
+            Batch = batch;
+            Experts = new int[batch * RoutingSlot.MaxDecodeTopK];
+            Gates = new float[batch * RoutingSlot.MaxDecodeTopK];
+            Length = capacity;
+            long hidden = c.HiddenSize, qDim = c.NumAttentionHeads * c.HeadDim, kvDim = c.NumKeyValueHeads * c.HeadDim, inter = c.IntermediateSize;
+            long[] sizes =
+            {
+                batch * hidden, batch * hidden, batch * qDim, batch * kvDim, batch * kvDim, batch * qDim, batch * inter, batch * inter,
+                batch * c.HeadDim / 2, batch * c.HeadDim / 2, (long)batch * c.NumAttentionHeads * capacity,
+            };
+            // Each buffer starts on a 64-byte boundary.
+            long total = sizes.Sum(s => (s + 15) / 16 * 16) + 16;
+            _memory = GC.AllocateUninitializedArray<float>(checked((int)total), pinned: true);
+            float* p = (float*)Marshal.UnsafeAddrOfPinnedArrayElement(_memory, 0);
+            p = (float*)(((nint)p + 63) & ~(nint)63);
+            var buffers = new nint[sizes.Length];
+            for (int i = 0; i < sizes.Length; i++)
+            {
+                buffers[i] = (nint)p;
+                p += (sizes[i] + 15) / 16 * 16;
+            }
+            X = (float*)buffers[0];
+            Normed = (float*)buffers[1];
+            Q = (float*)buffers[2];
+            K = (float*)buffers[3];
+            V = (float*)buffers[4];
+            Attended = (float*)buffers[5];
+            Gate = (float*)buffers[6];
+            Up = (float*)buffers[7];
+            Cos = (float*)buffers[8];
+            Sin = (float*)buffers[9];
+            Scores = (float*)buffers[10];
+        }
+
+        public int Batch { get; }
+        public int Length { get; }
+
+        /// <summary>Chosen experts [batch, k] of the current block.</summary>
+        public int[] Experts { get; }
+
+        /// <summary>Their routing weights [batch, k].</summary>
+        public float[] Gates { get; }
+
+        private float[] _lowRank = new float[64];
+
+        /// <summary>y[b] += Σ_j g_j s_e B_e A_e x[b] over the chosen experts (or the adapter's one expert).</summary>
+        public void AddLowRank(DecodeLinear linear, float* x, int inDim, float* y, long yStride, int batch, int topK)
+        {
+            if (linear.LowRank is not { } lr) return;
+            if (_lowRank.Length < lr.MaxRank) _lowRank = new float[lr.MaxRank];
+            int picks = lr.Routed ? topK : 1;
+            fixed (float* t = _lowRank)
+                for (int b = 0; b < batch; b++)
+                    for (int j = 0; j < picks; j++)
+                    {
+                        int e = lr.Routed ? Experts[b * picks + j] : 0;
+                        float g = (lr.Routed ? Gates[b * picks + j] : 1f) * lr.Scalings[e];
+                        int r = lr.Ranks[e];
+                        if (r == 0) continue;
+                        float* a = (float*)lr.A + (long)e * lr.MaxRank * inDim, bw = (float*)lr.B + (long)e * lr.Out * lr.MaxRank;
+                        float* xb = x + (long)b * inDim, yb = y + b * yStride;
+                        for (int i = 0; i < r; i++) t[i] = DecodeMath.Dot(a + (long)i * inDim, xb, inDim) * g;
+                        for (int o = 0; o < lr.Out; o++)
+                        {
+                            float* row = bw + (long)o * lr.MaxRank;
+                            float sum = 0;
+                            for (int i = 0; i < r; i++) sum += row[i] * t[i];
+                            yb[o] += sum;
+                        }
+                    }
+        }
+
+        public float* X { get; }
+        public float* Normed { get; }
+        public float* Q { get; }
+        public float* K { get; }
+        public float* V { get; }
+        public float* Attended { get; }
+        public float* Gate { get; }
+        public float* Up { get; }
+        public float* Cos { get; }
+        public float* Sin { get; }
+        public float* Scores { get; }
+    }
+}

@@ -1,0 +1,140 @@
+using LoraMixer.Lora;
+using LoraMixer.Mixing;
+using LoraMixer.Models.Llama;
+using LoraMixer.Tests.Mixing;
+using static TorchSharp.torch;
+
+namespace LoraMixer.Tests.Models;
+
+/// <summary>The C# decode kernel against the TorchSharp modules (the reference path) over multi-token decodes.</summary>
+public sealed class DecodeKernelTests
+{
+    private const float Tolerance = 1e-4f;
+
+    public static TheoryData<string> Models() => new(ReferenceFixture.Names);
+
+    // Logits of every decode step ([steps][batch·vocab]) after a prefill of `prompt`, with the kernel on or off.
+    private static List<float[]> Decode(LlamaForCausalLM model, bool kernel, long[,] prompt, long[,]? mask, long[][] steps)
+    {
+        model.UseDecodeKernel = kernel;
+        using var noGrad = no_grad();
+        int batch = prompt.GetLength(0), length = prompt.GetLength(1);
+        using var cache = model.CreateCache(batch, length + steps.Length);
+        var fullMask = new long[batch, length + steps.Length];
+        for (int b = 0; b < batch; b++)
+            for (int s = 0; s < length + steps.Length; s++) fullMask[b, s] = s < length && mask is not null ? mask[b, s] : 1;
+        Tensor? MaskUpTo(int n) => mask is null ? null : tensor(fullMask).narrow(1, 0, n);
+        var rows = new List<float[]>();
+        long served = model.DecodeKernelSteps;
+        using (var scope = NewDisposeScope())
+            model.Forward(tensor(prompt), MaskUpTo(length), cache, lastPositionOnly: true);
+        for (int i = 0; i < steps.Length; i++)
+        {
+            using var scope = NewDisposeScope();
+            var logits = model.Forward(tensor(steps[i], new long[] { batch, 1 }), MaskUpTo(length + i + 1), cache, lastPositionOnly: true);
+            rows.Add(logits.data<float>().ToArray());
+        }
+        Assert.Equal(kernel ? steps.Length : 0, model.DecodeKernelSteps - served);
+        model.UseDecodeKernel = true;
+        return rows;
+    }
+
+    private static float MaxAbsDiff(List<float[]> a, List<float[]> b) =>
+        a.Zip(b).Max(p => p.First.Zip(p.Second).Max(x => Math.Abs(x.First - x.Second)));
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void Kernel_decoding_matches_the_torchsharp_path_for_one_sequence(string name)
+    {
+        using var model = LlamaLoader.Load(ReferenceFixture.Load(name).Dir);
+        var prompt = new long[,] { { 1, 40, 41, 42, 7 } };
+        var steps = Enumerable.Range(0, 12).Select(i => new long[] { (i * 37 + 3) % model.Config.VocabSize }).ToArray();
+        var reference = Decode(model, kernel: false, prompt, null, steps);
+        var kernel = Decode(model, kernel: true, prompt, null, steps);
+        float diff = MaxAbsDiff(reference, kernel);
+        Assert.True(diff < Tolerance, $"{name}: max |diff| = {diff}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void Kernel_decoding_matches_the_torchsharp_path_for_a_left_padded_batch(string name)
+    {
+        using var model = LlamaLoader.Load(ReferenceFixture.Load(name).Dir);
+        var prompt = new long[,] { { 0, 0, 0, 1, 5 }, { 1, 9, 10, 11, 12 }, { 0, 1, 60, 61, 62 } };
+        var mask = new long[,] { { 0, 0, 0, 1, 1 }, { 1, 1, 1, 1, 1 }, { 0, 1, 1, 1, 1 } };
+        var steps = Enumerable.Range(0, 8).Select(i => new long[] { i + 2, (i * 13 + 5) % model.Config.VocabSize, 100 - i }).ToArray();
+        var reference = Decode(model, kernel: false, prompt, mask, steps);
+        var kernel = Decode(model, kernel: true, prompt, mask, steps);
+        float diff = MaxAbsDiff(reference, kernel);
+        Assert.True(diff < Tolerance, $"{name}: max |diff| = {diff}");
+    }
+
+    [Fact]
+    public void Kernel_and_torchsharp_steps_can_alternate_on_one_cache()
+    {
+        using var model = LlamaLoader.Load(ReferenceFixture.Load("tiny-llama").Dir);
+        var steps = Enumerable.Range(0, 6).Select(i => new long[] { 20 + i }).ToArray();
+        var reference = Decode(model, kernel: false, new long[,] { { 1, 2, 3 } }, null, steps);
+
+        using var noGrad = no_grad();
+        using var cache = model.CreateCache(1, 3 + steps.Length);
+        using (var scope = NewDisposeScope()) model.Forward(tensor(new long[,] { { 1, 2, 3 } }), null, cache);
+        var mixed = new List<float[]>();
+        for (int i = 0; i < steps.Length; i++)
+        {
+            model.UseDecodeKernel = i % 2 == 0;
+            using var scope = NewDisposeScope();
+            mixed.Add(model.Forward(tensor(steps[i], new long[] { 1, 1 }), null, cache, lastPositionOnly: true).data<float>().ToArray());
+        }
+        Assert.Equal(3, model.DecodeKernelSteps);
+        float diff = MaxAbsDiff(reference, mixed);
+        Assert.True(diff < Tolerance, $"max |diff| = {diff}");
+    }
+
+    public static TheoryData<RouterInput, RouterInputNorm, RoutingGranularity> MixerCases()
+    {
+        var data = new TheoryData<RouterInput, RouterInputNorm, RoutingGranularity>();
+        foreach (var input in new[] { RouterInput.Token, RouterInput.CausalMean })
+            foreach (var norm in new[] { RouterInputNorm.None, RouterInputNorm.Standardize })
+                foreach (var granularity in new[] { RoutingGranularity.Token, RoutingGranularity.Sequence })
+                    data.Add(input, norm, granularity);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(MixerCases))]
+    public void Kernel_decoding_of_a_mixer_matches_the_torchsharp_path(RouterInput input, RouterInputNorm norm, RoutingGranularity granularity)
+    {
+        using var model = LlamaLoader.Load(ReferenceFixture.Load("tiny-llama").Dir);
+        using var mixer = MixerCachedDecodingTests.RandomMixer(model, "tiny-llama", input, norm, granularity);
+        var prompt = new long[,] { { 0, 0, 1, 17, 40 }, { 1, 9, 22, 31, 5 } };
+        var mask = new long[,] { { 0, 0, 1, 1, 1 }, { 1, 1, 1, 1, 1 } };
+        var steps = Enumerable.Range(0, 10).Select(i => new long[] { (i * 29 + 3) % 128, (i * 11 + 50) % 128 }).ToArray();
+        var reference = Decode(model, kernel: false, prompt, mask, steps);
+        var kernel = Decode(model, kernel: true, prompt, mask, steps);
+        float diff = MaxAbsDiff(reference, kernel);
+        Assert.True(diff < Tolerance, $"{input} {norm} {granularity}: max |diff| = {diff}");
+    }
+
+    [Fact]
+    public void Kernel_decoding_with_an_unmerged_lora_matches_the_torchsharp_path()
+    {
+        using var model = LlamaLoader.Load(ReferenceFixture.Load("tiny-llama").Dir);
+        // The kernel runs once on the plain model first, so it must notice the adapters attached afterwards.
+        Decode(model, kernel: true, new long[,] { { 1, 2, 3 } }, null, new[] { new long[] { 4 } });
+        foreach (var target in TargetLinears.Find(model, n => n.EndsWith(".q_proj") || n.EndsWith(".down_proj")))
+        {
+            var lora = new LoraLinear(target.Linear, 3, 2.0);
+            using (var scope = NewDisposeScope())
+            using (no_grad())
+                lora.SetWeights(randn(3, target.Linear.weight!.shape[1]) * 0.2, randn(target.Linear.weight!.shape[0], 3) * 0.2);
+            lora.eval();
+            target.Replace(lora);
+        }
+        var steps = Enumerable.Range(0, 8).Select(i => new long[] { 30 + i }).ToArray();
+        var reference = Decode(model, kernel: false, new long[,] { { 1, 2, 3 } }, null, steps);
+        var kernel = Decode(model, kernel: true, new long[,] { { 1, 2, 3 } }, null, steps);
+        float diff = MaxAbsDiff(reference, kernel);
+        Assert.True(diff < Tolerance, $"max |diff| = {diff}");
+    }
+}
