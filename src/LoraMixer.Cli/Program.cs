@@ -15,6 +15,7 @@ root.Add(DataPrepareCommand.Create());
 root.Add(LoraTrainCommand.Create());
 root.Add(ReportCommand.Create());
 root.Add(ExperimentCommand.Create());
+root.Add(ServeCommand.Create());
 root.Add(new Command("mixer", "Train and inspect LoRA-Mixers") { MixerTrainCommand.Create(), MixerInspectCommand.Create(), MixerDiagnoseCommand.Create() });
 
 var parsed = root.Parse(args);

@@ -96,6 +96,7 @@ public sealed class RoutingSlot : IDisposable
                 var features = Features(input);
                 if (RecordFeatures) _recordedFeatures.Add(features.detach().alias().DetachFromDisposeScope());
                 var logits = Router.forward(features);
+                if (AllowedExperts is { } allowed) logits = logits.masked_fill(allowed.logical_not().to(logits.device), float.NegativeInfinity);
                 if (s.Temperature != 1.0) logits = logits / s.Temperature;
                 p = logits.softmax(-1);
                 if (Granularity == RoutingGranularity.Sequence) p = SequenceDecision(p, input);
@@ -328,4 +329,10 @@ public sealed class RoutingSlot : IDisposable
 
     /// <inheritdoc />
     public void Dispose() => Clear();
+
+    /// <summary>
+    /// Serving: a [E] bool mask of the experts the router may choose (the others get probability 0 before top-k);
+    /// null = all experts.
+    /// </summary>
+    public Tensor? AllowedExperts { get; set; }
 }

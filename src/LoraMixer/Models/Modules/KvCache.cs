@@ -82,4 +82,32 @@ public sealed class KvCache : IInferenceCache
         foreach (var t in _values) t.Dispose();
         ObserverState.Dispose();
     }
+
+    /// <summary>
+    /// Copies <paramref name="count"/> positions of row <paramref name="sourceRow"/> of <paramref name="source"/>, from
+    /// <paramref name="sourceStart"/>, into row <paramref name="targetRow"/> of this cache at <paramref name="targetStart"/>,
+    /// in every layer (serving: prompts computed one by one gathered into one batch).
+    /// </summary>
+    public void CopyPositions(KvCache source, long sourceRow, int sourceStart, long targetRow, int targetStart, int count)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        if (source._keys.Length != _keys.Length) throw new ArgumentException($"caches of {source._keys.Length} and {_keys.Length} layers");
+        if (count == 0) return;
+        if (sourceStart < 0 || sourceStart + count > source.Capacity || targetStart < 0 || targetStart + count > Capacity)
+            throw new ArgumentOutOfRangeException(nameof(count), $"positions {sourceStart}+{count} → {targetStart}+{count} outside capacities {source.Capacity} and {Capacity}");
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        for (int layer = 0; layer < _keys.Length; layer++)
+        {
+            _keys[layer][targetRow].narrow(1, targetStart, count).copy_(source._keys[layer][sourceRow].narrow(1, sourceStart, count));
+            _values[layer][targetRow].narrow(1, targetStart, count).copy_(source._values[layer][sourceRow].narrow(1, sourceStart, count));
+        }
+    }
+
+    /// <summary>Sets how many positions are stored, after <see cref="CopyPositions"/> filled them.</summary>
+    public void SetLength(int length)
+    {
+        if (length < 0 || length > Capacity) throw new ArgumentOutOfRangeException(nameof(length), $"length {length} outside 0..{Capacity}");
+        Length = length;
+    }
 }

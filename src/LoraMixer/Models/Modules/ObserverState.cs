@@ -37,4 +37,7 @@ public sealed class ObserverState : IDisposable
         foreach (var t in _tensors.Values) t.Dispose();
         _tensors.Clear();
     }
+
+    /// <summary>The keys stored so far.</summary>
+    public IReadOnlyCollection<string> Keys => _tensors.Keys;
 }

@@ -1,0 +1,125 @@
+using LoraMixer.Generation;
+using LoraMixer.Serving;
+
+namespace LoraMixer.Tests.Serving;
+
+/// <summary>
+/// The decode loop with continuous batching against <see cref="TextGenerator"/>: requests submitted together (rows of
+/// different lengths, different adapters in one batch) produce exactly the greedy tokens that <c>generate</c>
+/// produces for each prompt alone.
+/// </summary>
+public sealed class ServingEngineTests
+{
+    private static async Task<(string Text, GenerationSummary Summary)[]> RunAll(ServingEngine engine, IEnumerable<GenerationRequest> requests)
+    {
+        var handles = requests.Select(r => engine.Submit(r)).ToArray();
+        return await Task.WhenAll(handles.Select(h => h.CompleteAsync()));
+    }
+
+    [Fact]
+    public async Task Greedy_batched_output_equals_generate_for_every_prompt()
+    {
+        var options = ServingFixtures.Greedy(24);
+        var expected = ServingFixtures.Prompts.Select(p => ServingFixtures.Generate(ServingFixtures.Llama, p, options)).ToArray();
+        using var engine = ServingEngine.Load(new ServingOptions { ModelDir = ServingFixtures.Llama, MaxBatch = 8 });
+        string model = engine.Models[0].Id;
+        var results = await RunAll(engine, ServingFixtures.Prompts.Select(p => new GenerationRequest(model, engine.EncodePrompt(p), options)));
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.Equal(expected[i].Text, results[i].Text);
+            Assert.Equal(expected[i].TokenIds.Count, results[i].Summary.CompletionTokens);
+            Assert.Equal(FinishReason.Length, results[i].Summary.FinishReason);
+        }
+    }
+
+    [Fact]
+    public async Task Requests_for_different_adapters_share_a_batch_and_equal_generate_with_the_adapter_merged()
+    {
+        var options = ServingFixtures.Greedy(20);
+        string[] adapters = ["alpha", "beta", "gamma"];
+        using var engine = ServingEngine.Load(new ServingOptions
+        {
+            ModelDir = ServingFixtures.Llama,
+            ModelName = "base",
+            Adapters = adapters.Select(a => (a, ServingFixtures.Expert(a))).ToArray(),
+        });
+        var jobs = new List<(string Model, string Prompt)>();
+        for (int i = 0; i < ServingFixtures.Prompts.Length; i++)
+        {
+            jobs.Add((adapters[i % 3], ServingFixtures.Prompts[i]));
+            jobs.Add(("base", ServingFixtures.Prompts[i]));
+        }
+        var results = await RunAll(engine, jobs.Select(j => new GenerationRequest(j.Model, engine.EncodePrompt(j.Prompt), options)));
+        for (int i = 0; i < jobs.Count; i++)
+        {
+            var (model, prompt) = jobs[i];
+            var expected = ServingFixtures.Generate(ServingFixtures.Llama, prompt, options, adapter: model == "base" ? null : ServingFixtures.Expert(model));
+            Assert.True(expected.Text == results[i].Text, $"{model} on '{prompt}': expected '{expected.Text}', served '{results[i].Text}'");
+            if (model == "base") Assert.Empty(results[i].Summary.ExpertShare);
+            else Assert.Equal(1.0, results[i].Summary.ExpertShare[model]);
+        }
+        // The adapters do change the output, so the comparison above tells them apart.
+        Assert.NotEqual(results[0].Text, results[1].Text);
+    }
+
+    [Fact]
+    public async Task A_mixer_routes_per_token_as_generate_with_the_mixer_does()
+    {
+        var options = ServingFixtures.Greedy(16);
+        using var engine = ServingEngine.Load(new ServingOptions
+        {
+            ModelDir = ServingFixtures.Llama,
+            Mixers = [("mix", ServingFixtures.LlamaMixer)],
+        });
+        var results = await RunAll(engine, ServingFixtures.Prompts.Select(p => new GenerationRequest("mix", engine.EncodePrompt(p), options)));
+        for (int i = 0; i < ServingFixtures.Prompts.Length; i++)
+        {
+            var expected = ServingFixtures.Generate(ServingFixtures.Llama, ServingFixtures.Prompts[i], options, mixer: ServingFixtures.LlamaMixer);
+            Assert.Equal(expected.Text, results[i].Text);
+            var share = results[i].Summary.ExpertShare;
+            Assert.Equal(1.0, share.Values.Sum(), 6);
+            Assert.True(share.Count >= 2, "top-2 routing uses at least two experts");
+        }
+    }
+
+    [Fact]
+    public async Task Forcing_a_mixer_expert_equals_generate_with_that_expert_merged()
+    {
+        var options = ServingFixtures.Greedy(16);
+        using var engine = ServingEngine.Load(new ServingOptions { ModelDir = ServingFixtures.Llama, Mixers = [("mix", ServingFixtures.LlamaMixer)] });
+        string prompt = ServingFixtures.Prompts[1];
+        var results = await RunAll(engine, new[] { "alpha", "gamma" }.Select(e =>
+            new GenerationRequest("mix", engine.EncodePrompt(prompt), options, new RoutingOverride(ForceExpert: e))));
+        Assert.Equal(ServingFixtures.Generate(ServingFixtures.Llama, prompt, options, adapter: ServingFixtures.Expert("alpha")).Text, results[0].Text);
+        Assert.Equal(ServingFixtures.Generate(ServingFixtures.Llama, prompt, options, adapter: ServingFixtures.Expert("gamma")).Text, results[1].Text);
+        Assert.Equal(1.0, results[0].Summary.ExpertShare["alpha"]);
+    }
+
+    [Fact]
+    public async Task Restricting_a_mixer_to_one_expert_with_top_1_equals_forcing_it()
+    {
+        var options = ServingFixtures.Greedy(12);
+        using var engine = ServingEngine.Load(new ServingOptions { ModelDir = ServingFixtures.Llama, Mixers = [("mix", ServingFixtures.LlamaMixer)] });
+        var ids = engine.EncodePrompt(ServingFixtures.Prompts[3]);
+        var results = await RunAll(engine,
+        [
+            new GenerationRequest("mix", ids, options, new RoutingOverride(Experts: ["beta"])),
+            new GenerationRequest("mix", ids, options, new RoutingOverride(ForceExpert: "beta")),
+            new GenerationRequest("mix", ids, options, new RoutingOverride(TopK: 1, Experts: ["alpha", "gamma"])),
+        ]);
+        Assert.Equal(results[1].Text, results[0].Text);
+        Assert.Equal(["beta"], results[0].Summary.ExpertShare.Keys);
+        Assert.DoesNotContain("beta", results[2].Summary.ExpertShare.Keys);
+    }
+
+    [Fact]
+    public async Task Mamba_requests_run_side_by_side_and_equal_generate()
+    {
+        var options = ServingFixtures.Greedy(10);
+        using var engine = ServingEngine.Load(new ServingOptions { ModelDir = ServingFixtures.Mamba });
+        var prompts = ServingFixtures.Prompts.Take(3).ToArray();
+        var results = await RunAll(engine, prompts.Select(p => new GenerationRequest(engine.Models[0].Id, engine.EncodePrompt(p), options)));
+        for (int i = 0; i < prompts.Length; i++)
+            Assert.Equal(ServingFixtures.Generate(ServingFixtures.Mamba, prompts[i], options).Text, results[i].Text);
+    }
+}
