@@ -152,19 +152,43 @@ public sealed class RoutingSlot : IDisposable
     {
         if (Settings.Mode != RoutingMode.TopK || Record || RecordFeatures || Settings.TopK > MaxDecodeTopK) return false;
         var state = cache.ObserverState;
+        // The addresses checked at the last step hold while the cache's state and the standardisation are the same objects.
+        if (ReferenceEquals(_decodeState, state) && _decodeVersion == state.Version && _decodeBatch == batch
+            && ReferenceEquals(_decodeMean, Router.InputMean)) return true;
+        _decodeState = null;
         int experts = _experts;
-        if (Granularity == RoutingGranularity.Sequence)
-            return state.Get(Name + ".decision") is { } stored && Shaped(stored, batch, experts);
         long hidden = Input == RouterInput.CausalMean ? _features / 2 : _features;
-        if (!Models.Decoding.NativeData.TryFloat(Router.weight, out _)) return false;
-        if (Router.InputMean is { } mean && (!Models.Decoding.NativeData.TryFloat(mean, out _) || !Models.Decoding.NativeData.TryFloat(Router.InputStd, out _)))
-            return false;
-        if (Input == RouterInput.Token) return true;
-        return state.Get(Name + ".sum") is { } sum && Shaped(sum, batch, hidden) && state.Get(Name + ".count") is { } count && Shaped(count, batch, 1);
+        nint first = 0, second = 0, weight = 0, mean = 0, std = 0;
+        if (Granularity == RoutingGranularity.Sequence)
+        {
+            if (state.Get(Name + ".decision") is not { } stored || !Shaped(stored, batch, experts, out first)) return false;
+        }
+        else
+        {
+            if (!Models.Decoding.NativeData.TryFloat(Router.weight, out weight)) return false;
+            if (Router.InputMean is { } m && (!Models.Decoding.NativeData.TryFloat(m, out mean) || !Models.Decoding.NativeData.TryFloat(Router.InputStd, out std)))
+                return false;
+            if (Input == RouterInput.CausalMean
+                && (state.Get(Name + ".sum") is not { } sum || !Shaped(sum, batch, hidden, out first)
+                    || state.Get(Name + ".count") is not { } count || !Shaped(count, batch, 1, out second)))
+                return false;
+        }
+        (_decodeState, _decodeVersion, _decodeBatch, _decodeMean) = (state, state.Version, batch, Router.InputMean);
+        (_decodeFirst, _decodeSecond, _decodeWeight, _decodeMeanData, _decodeStdData) = (first, second, weight, mean, std);
+        return true;
 
-        static bool Shaped(Tensor t, long rows, long columns) =>
-            t.ndim == 2 && t.shape[0] == rows && t.shape[1] == columns && Models.Decoding.NativeData.TryFloat(t, out _);
+        static bool Shaped(Tensor t, long rows, long columns, out nint data)
+        {
+            data = 0;
+            return t.ndim == 2 && t.shape[0] == rows && t.shape[1] == columns && Models.Decoding.NativeData.TryFloat(t, out data);
+        }
     }
+
+    // What CanDecode checked, for DecodeRoute: the state it read and the addresses it found.
+    private ObserverState? _decodeState;
+    private int _decodeVersion, _decodeBatch;
+    private Tensor? _decodeMean;
+    private nint _decodeFirst, _decodeSecond, _decodeWeight, _decodeMeanData, _decodeStdData;
 
     /// <summary>Largest top-k the decode kernel handles.</summary>
     internal const int MaxDecodeTopK = 16;
@@ -178,7 +202,6 @@ public sealed class RoutingSlot : IDisposable
     {
         int e = _experts, k = Settings.TopK;
         long features = _features;
-        var state = cache.ObserverState;
         Span<float> p = stackalloc float[e];
         var f = features <= 4096 ? stackalloc float[(int)features] : new float[features];
         for (int b = 0; b < batch; b++)
@@ -186,7 +209,7 @@ public sealed class RoutingSlot : IDisposable
             float* h = hidden + (long)b * hiddenSize;
             if (Granularity == RoutingGranularity.Sequence)
             {
-                float* stored = (float*)Models.Decoding.NativeData.Of(state.Get(Name + ".decision")!) + (long)b * e;
+                float* stored = (float*)_decodeFirst + (long)b * e;
                 for (int i = 0; i < e; i++) p[i] = stored[i];
             }
             else
@@ -194,8 +217,8 @@ public sealed class RoutingSlot : IDisposable
                 new ReadOnlySpan<float>(h, hiddenSize).CopyTo(f);
                 if (Input == RouterInput.CausalMean)
                 {
-                    float* sum = (float*)Models.Decoding.NativeData.Of(state.Get(Name + ".sum")!) + (long)b * hiddenSize;
-                    float* count = (float*)Models.Decoding.NativeData.Of(state.Get(Name + ".count")!) + b;
+                    float* sum = (float*)_decodeFirst + (long)b * hiddenSize;
+                    float* count = (float*)_decodeSecond + b;
                     *count += 1f;
                     float n = Math.Max(*count, 1f);
                     for (int i = 0; i < hiddenSize; i++)
@@ -204,12 +227,12 @@ public sealed class RoutingSlot : IDisposable
                         f[hiddenSize + i] = sum[i] / n;
                     }
                 }
-                if (Router.InputMean is { } meanTensor)
+                if (_decodeMeanData != 0)
                 {
-                    float* mean = (float*)Models.Decoding.NativeData.Of(meanTensor), std = (float*)Models.Decoding.NativeData.Of(Router.InputStd!);
+                    float* mean = (float*)_decodeMeanData, std = (float*)_decodeStdData;
                     for (int i = 0; i < features; i++) f[i] = (f[i] - mean[i]) / std[i];
                 }
-                float* w = (float*)Models.Decoding.NativeData.Of(Router.weight);
+                float* w = (float*)_decodeWeight;
                 float max = float.NegativeInfinity;
                 fixed (float* fp = f)
                     for (int i = 0; i < e; i++)

@@ -11,6 +11,9 @@ public sealed class ObserverState : IDisposable
 {
     private readonly Dictionary<string, Tensor> _tensors = new(StringComparer.Ordinal);
 
+    /// <summary>Counts <see cref="Set"/> calls: while it is unchanged, every stored tensor is the same tensor.</summary>
+    internal int Version { get; private set; }
+
     /// <summary>The tensor stored under <paramref name="key"/>, or null.</summary>
     public Tensor? Get(string key) => _tensors.TryGetValue(key, out var t) ? t : null;
 
@@ -20,6 +23,7 @@ public sealed class ObserverState : IDisposable
         var copy = value.detach().clone().DetachFromDisposeScope();
         if (_tensors.Remove(key, out var old)) old.Dispose();
         _tensors[key] = copy;
+        Version++;
     }
 
     /// <summary>A new store whose row i is row <paramref name="rows"/>[i] of this one.</summary>
