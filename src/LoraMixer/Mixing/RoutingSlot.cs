@@ -150,7 +150,7 @@ public sealed class RoutingSlot : IDisposable
     /// </summary>
     internal bool CanDecode(IInferenceCache cache, int batch)
     {
-        if (Settings.Mode != RoutingMode.TopK || Record || RecordFeatures || Settings.TopK > MaxDecodeTopK) return false;
+        if (Settings.Mode != RoutingMode.TopK || Record || RecordFeatures || AllowedExperts is not null || Settings.TopK > MaxDecodeTopK) return false;
         var state = cache.ObserverState;
         // The addresses checked at the last step hold while the cache's state and the standardisation are the same objects.
         if (ReferenceEquals(_decodeState, state) && _decodeVersion == state.Version && _decodeBatch == batch
