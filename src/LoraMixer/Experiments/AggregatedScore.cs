@@ -6,6 +6,12 @@ namespace LoraMixer.Experiments;
 /// <param name="Seeds">Number of seeds averaged.</param>
 public sealed record AggregatedScore(double Mean, double? Sd, int Seeds)
 {
+    /// <summary>
+    /// The 95% interval of <see cref="Mean"/> from a bootstrap over seeds and items (<see cref="SeedItemBootstrap"/>);
+    /// null when the result files lack per-item outcomes.
+    /// </summary>
+    public (double Lower, double Upper)? Ci95 { get; init; }
+
     /// <summary>Aggregates the finite <paramref name="values"/>; null when none is finite.</summary>
     public static AggregatedScore? Of(IEnumerable<double> values)
     {

@@ -40,6 +40,7 @@ public sealed class ExperimentManifest
         json["versions"] = new JsonObject
         {
             ["loramixer"] = typeof(ExperimentManifest).Assembly.GetName().Version?.ToString(),
+            ["code"] = ExperimentCache.CodeVersion,
             ["torchsharp"] = typeof(TorchSharp.torch).Assembly.GetName().Version?.ToString(),
             ["dotnet"] = Environment.Version.ToString(),
             ["os"] = RuntimeInformation.OSDescription,
@@ -53,10 +54,16 @@ public sealed class ExperimentManifest
         var data = new JsonObject();
         foreach (var file in dataFiles) data[Path.GetFullPath(file)] = HashFiles(new[] { file });
         json["data"] = data;
+        string baseSha = (string)json["base_model"]!["sha256"]!;
+        json["cache_key"] = ExperimentCache.RunKey(recipe.Hash(), baseSha,
+            data.Select(d => KeyValuePair.Create(d.Key, d.Value?.GetValue<string>() ?? "")).ToArray());
         var manifest = new ExperimentManifest(path, json);
         manifest.Save();
         return manifest;
     }
+
+    /// <summary>The run's cache key (<see cref="ExperimentCache.RunKey"/>): code version, recipe, base model and data.</summary>
+    public string CacheKey => (string)_json["cache_key"]!;
 
     /// <summary>Ids of the finished steps, e.g. <c>seed-0/stage1</c>.</summary>
     public IReadOnlyList<string> FinishedSteps =>

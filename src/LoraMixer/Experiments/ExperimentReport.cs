@@ -19,6 +19,14 @@ public static class ExperimentReport
     /// <summary>The full-RSL row that anchors the ablation table (the variants are plug-and-play), in order of preference.</summary>
     public static readonly IReadOnlyList<string> AblationReferences = ["mixer-pnp", "mixer-joint"];
 
+    /// <summary>What the interval table shows.</summary>
+    public const string IntervalCaption = "Mean over seeds with its 95% interval from a two-level bootstrap (seeds, then items within each seed, " +
+        "2,000 replicates), so it covers both training randomness and the finite test sample. In % (MCC × 100 for MCC tasks).";
+
+    /// <summary>What the paired table shows.</summary>
+    public const string PairedCaption = "Difference from multi-task LoRA on the same items of the same seeds (percentage points; MCC × 100), " +
+        "95% paired-bootstrap interval and two-sided bootstrap p.";
+
     /// <summary>Loads <paramref name="runDir"/> and writes its report into <paramref name="outDir"/>.</summary>
     /// <returns>The files written: README.md, index.html, then the plots.</returns>
     public static IReadOnlyList<string> Write(string runDir, string outDir) => Write(ExperimentResults.Load(runDir), outDir);
@@ -64,22 +72,36 @@ public static class ExperimentReport
         string summary = $"{results.Methods.Count} methods × {results.Tasks.Count} tasks over {results.Seeds.Count} seed{(results.Seeds.Count == 1 ? "" : "s")} ({seeds}), " +
                          $"{results.Results.Count} result files in {results.RunDir}.";
         string metrics = string.Join(", ", results.Tasks.Select(t => $"{t} {results.Metric(t)}"));
-        string mainCaption = $"Scores in % (MCC ×100) as mean ± sample standard deviation over seeds; {ScoreTable.AverageColumn} is the mean over tasks " +
-                             $"of each seed, then over the seeds that scored every task; best per column in bold. Metrics: {metrics}.";
+        string mainCaption = $"Scores in % as mean ± sample standard deviation over seeds; {ScoreTable.AverageColumn} is the mean over the accuracy tasks " +
+                             $"of each seed, then over the seeds that scored every one; tasks scored by Matthews correlation (MCC × 100, 0 = chance) are shown apart, " +
+                             $"after the {ScoreTable.AverageColumn}, and are not in it; best per column in bold. Metrics: {metrics}.";
         var cost = results.Methods.Select(m => (IReadOnlyList<string>)
         [
             m.Label, Format(m.TrainableParams, "N0"), Format(m.TokensPerSecond, "F1"), Format(m.Seconds, "F0"), $"{m.Seeds.Count} of {results.Seeds.Count}",
         ]).ToArray();
         var ablationRows = AblationMethods(results);
         var reference = ablationRows.FirstOrDefault(m => m.Group != MethodResult.AblationGroup);
+        var statsHeader = new[] { "Method" }.Concat(results.Tasks.Select(t => results.IsMcc(t) ? ScoreTable.MccColumn(t) : t)).ToArray();
+        var intervalRows = results.Methods.Any(m => m.Scores.Values.Any(s => s.Ci95 is not null))
+            ? results.Methods.Select(m => (IReadOnlyList<string>)[m.Label, .. results.Tasks.Select(t => m.Scores.GetValueOrDefault(t) is { } s
+                ? s.Ci95 is { } ci ? $"{F(s.Mean)} [{F(ci.Lower)}, {F(ci.Upper)}]" : F(s.Mean) : MarkdownTable.Missing)]).ToArray()
+            : [];
+        var pairedRows = results.Methods.Where(m => m.Comparisons.Count > 0)
+            .Select(m => (IReadOnlyList<string>)[m.Label, .. results.Tasks.Select(t => m.Comparisons.GetValueOrDefault(t) is { } c
+                ? $"{(c.Delta >= 0 ? "+" : "")}{F(c.Delta)} [{F(c.Lower)}, {F(c.Upper)}], p {c.P.ToString("F3", CultureInfo.InvariantCulture)}" : MarkdownTable.Missing)]).ToArray();
         return new ReportContent(
             $"Experiment report: {results.Name}", summary, setup,
             ScoreTable.Of(results, MainMethods(results)), mainCaption,
             ["Method", "Trainable params", "Inference tokens/s", "Seconds (train + eval)", "Seeds"], cost,
             ablationRows.Count > 0 ? ScoreTable.Of(results, ablationRows) : null,
             ablationRows.Count > 0 ? "Routing-specialisation loss (RSL) ablation, same columns" + (reference is null ? "." : $"; {reference.Label} for reference.") : null,
-            figures);
+            figures)
+        {
+            StatsHeader = statsHeader, IntervalRows = intervalRows, PairedRows = pairedRows,
+        };
     }
+
+    private static string F(double value) => value.ToString("F1", CultureInfo.InvariantCulture);
 
     private static string Markdown(ReportContent content)
     {
@@ -93,6 +115,12 @@ public static class ExperimentReport
         }
         md.Append("## Results\n\n").Append(content.Main.ToMarkdown(content.MainCaption)).Append('\n');
         md.Append(MarkdownTable.Simple(content.CostHeader, content.CostRows)).Append('\n');
+        if (content.IntervalRows.Count > 0)
+        {
+            md.Append("## Statistics\n\n").Append(IntervalCaption).Append("\n\n").Append(MarkdownTable.Simple(content.StatsHeader, content.IntervalRows)).Append('\n');
+            if (content.PairedRows.Count > 0)
+                md.Append(PairedCaption).Append("\n\n").Append(MarkdownTable.Simple(content.StatsHeader, content.PairedRows)).Append('\n');
+        }
         if (content.Ablation is not null)
             md.Append("## RSL ablation\n\n").Append(content.Ablation.ToMarkdown(content.AblationCaption)).Append('\n');
         if (content.Figures.Count > 0)

@@ -27,6 +27,16 @@ internal static class ExperimentReportHtml
         html.Append("<h2>Results</h2>\n");
         Scores(html, content.Main, content.MainCaption);
         Simple(html, content.CostHeader, content.CostRows);
+        if (content.IntervalRows.Count > 0)
+        {
+            html.Append("<h2>Statistics</h2>\n<p>").Append(E(ExperimentReport.IntervalCaption)).Append("</p>\n");
+            Simple(html, content.StatsHeader, content.IntervalRows);
+            if (content.PairedRows.Count > 0)
+            {
+                html.Append("<p>").Append(E(ExperimentReport.PairedCaption)).Append("</p>\n");
+                Simple(html, content.StatsHeader, content.PairedRows);
+            }
+        }
         if (content.Ablation is not null)
         {
             html.Append("<h2>RSL ablation</h2>\n");

@@ -4,12 +4,20 @@ namespace LoraMixer.Experiments;
 
 /// <summary>
 /// The results of an experiment run folder (<c>recipe.json</c>, optional <c>manifest.json</c>,
-/// <c>seed-&lt;s&gt;/results/&lt;method&gt;.json</c>), aggregated per method × task over seeds.
+/// <c>seed-&lt;s&gt;/results/&lt;method&gt;.json</c>), aggregated per method × task over seeds: mean ± sd, a 95%
+/// interval over seeds and items (<see cref="SeedItemBootstrap"/>), the paired bootstrap against multi-task LoRA on
+/// the same items, and the Avg over the accuracy tasks (MCC tasks are shown apart).
 /// </summary>
 public sealed class ExperimentResults
 {
     /// <summary>The layout <see cref="Load"/> expects, for error messages.</summary>
     public const string ExpectedLayout = "RUN_DIR/seed-<s>/results/<method>.json";
+
+    /// <summary>The method every other is compared with, item by item.</summary>
+    public const string PairedBaseline = "multitask";
+
+    /// <summary>The metric name of tasks that stay out of the Avg (Matthews correlation).</summary>
+    public const string MccMetric = "mcc";
 
     private ExperimentResults(string runDir, string name, IReadOnlyList<string> tasks, IReadOnlyList<MethodResult> results,
         IReadOnlyList<MethodSummary> methods, RunManifest? manifest)
@@ -46,6 +54,9 @@ public sealed class ExperimentResults
 
     /// <summary>The metric of each task as the first result file that scores it names it.</summary>
     public string Metric(string task) => Results.Select(r => r.Scores.GetValueOrDefault(task)?.Metric).FirstOrDefault(m => m is not null) ?? "score";
+
+    /// <summary>Whether <paramref name="task"/> is scored by Matthews correlation (shown apart from the accuracy Avg).</summary>
+    public bool IsMcc(string task) => Metric(task) == MccMetric;
 
     /// <summary>The method with id <paramref name="method"/>, or null.</summary>
     public MethodSummary? Find(string method) => Methods.FirstOrDefault(m => m.Method == method);
@@ -95,26 +106,42 @@ public sealed class ExperimentResults
         var methodOrder = recipeMethods.Concat(results.Select(r => r.Method)).Distinct().ToList();
         var tasks = recipeTasks.Concat(results.SelectMany(r => r.Scores.Keys)).Distinct().ToArray();
         var ordered = results.OrderBy(r => methodOrder.IndexOf(r.Method)).ThenBy(r => r.Seed).ToArray();
-        var methods = ordered.GroupBy(r => r.Method).Select(g => Summarise(g.ToArray(), tasks)).ToArray();
+        var metrics = tasks.ToDictionary(t => t, t => ordered.Select(r => r.Scores.GetValueOrDefault(t)?.Metric).FirstOrDefault(m => m is not null) ?? "score");
+        var baseline = ordered.Where(r => r.Method == PairedBaseline).ToDictionary(r => r.Seed);
+        var methods = ordered.GroupBy(r => r.Method).Select(g => Summarise(g.ToArray(), tasks, metrics, baseline)).ToArray();
         return new ExperimentResults(runDir, name ?? Path.GetFileName(Path.GetFullPath(runDir).TrimEnd(Path.DirectorySeparatorChar)),
             tasks, ordered, methods, manifest);
     }
 
-    private static MethodSummary Summarise(IReadOnlyList<MethodResult> seeds, IReadOnlyList<string> tasks)
+    private static MethodSummary Summarise(IReadOnlyList<MethodResult> seeds, IReadOnlyList<string> tasks,
+        IReadOnlyDictionary<string, string> metrics, IReadOnlyDictionary<int, MethodResult> baseline)
     {
         var scores = new Dictionary<string, AggregatedScore>();
+        var comparisons = new Dictionary<string, PairedComparison>();
         foreach (string task in tasks)
         {
-            if (AggregatedScore.Of(seeds.Select(r => r.Scores.GetValueOrDefault(task)?.Value ?? double.NaN)) is { } score)
-                scores[task] = score;
+            if (AggregatedScore.Of(seeds.Select(r => r.Scores.GetValueOrDefault(task)?.Value ?? double.NaN)) is not { } score) continue;
+            // The interval over seeds and items, when every seed that scored the task recorded its items.
+            var scored = seeds.Select(r => r.Scores.GetValueOrDefault(task)).Where(s => s is not null && double.IsFinite(s.Value)).ToArray();
+            if (scored.All(s => s!.Items.Count > 0))
+                score = score with { Ci95 = SeedItemBootstrap.Interval(metrics[task], scored.Select(s => s!.Items).ToArray()) };
+            scores[task] = score;
+            if (seeds[0].Method == PairedBaseline) continue;
+            var pairs = seeds
+                .Where(r => baseline.ContainsKey(r.Seed) && r.Scores.GetValueOrDefault(task) is { Items.Count: > 0 }
+                    && baseline[r.Seed].Scores.GetValueOrDefault(task) is { Items.Count: > 0 })
+                .Select(r => (r.Scores[task].Items, baseline[r.Seed].Scores[task].Items)).ToArray();
+            if (pairs.Length > 0 && SeedItemBootstrap.Paired(PairedBaseline, metrics[task], pairs) is { } comparison)
+                comparisons[task] = comparison;
         }
-        // Per seed first, so the Avg's sd is the spread of whole runs, not of tasks.
+        // Per seed first, so the Avg's sd is the spread of whole runs, not of tasks; MCC tasks stay out.
+        var accuracyTasks = tasks.Where(t => metrics[t] != MccMetric).ToArray();
         var perSeed = seeds
-            .Where(r => tasks.Count > 0 && tasks.All(t => r.Scores.TryGetValue(t, out var s) && double.IsFinite(s.Value)))
-            .Select(r => tasks.Average(t => r.Scores[t].Value));
+            .Where(r => accuracyTasks.Length > 0 && accuracyTasks.All(t => r.Scores.TryGetValue(t, out var s) && double.IsFinite(s.Value)))
+            .Select(r => accuracyTasks.Average(t => r.Scores[t].Value));
         return new MethodSummary(seeds[0].Method, seeds[0].Label, seeds[0].Group, seeds.Select(r => r.Seed).ToArray(), scores,
             AggregatedScore.Of(perSeed), Mean(seeds.Select(r => (double?)r.TrainableParams)), Mean(seeds.Select(r => r.TokensPerSecond)),
-            Mean(seeds.Select(r => r.Seconds)));
+            Mean(seeds.Select(r => r.Seconds))) { Comparisons = comparisons };
     }
 
     private static double? Mean(IEnumerable<double?> values)

@@ -41,6 +41,8 @@ internal sealed class ExperimentSeedRun
         (_recipe, _seed, _dir, _baseDir, _tokenizer, _device) = (recipe, seed, dir, baseDir, tokenizer, device);
         (_host, _log, _manifest, _locator) = (host, log, manifest, locator);
         _pipeline = new MixerPipeline(baseDir, tokenizer, device, (title, work) => host($"seed {seed}: {title}", work), m => log($"  {m}"));
+        if (ExperimentCache.Retire(dir, manifest.CacheKey) is { } stale)
+            log($"seed {seed}: work made by other code or settings moved to {stale}; recomputing");
     }
 
     private ExperimentTasks Data => _data ??= new ExperimentTasks(_recipe, _seed, _locator, m => _log("warning: " + m));
@@ -52,7 +54,7 @@ internal sealed class ExperimentSeedRun
     {
         var method = ExperimentMethods.Get(methodId);
         string resultPath = Path.Combine(_dir, "results", method.Id + ".json");
-        if (File.Exists(resultPath))
+        if (ExperimentCache.IsFresh(resultPath, ResultKey(method.Id)))
         {
             _log($"seed {_seed}, {method.Label}: done before (cached)");
             return;
@@ -289,6 +291,8 @@ internal sealed class ExperimentSeedRun
         if (summary.Interrupted) throw new OperationCanceledException($"{title} was interrupted; run the same command again to resume");
     }
 
+    private string ResultKey(string method) => ExperimentCache.ResultKey(_manifest.CacheKey, method, _seed);
+
     private string LogPath(string stage) => Path.GetRelativePath(Path.GetDirectoryName(_dir)!, Path.Combine(_dir, "training", stage, "train_log.jsonl"));
 
     private int IndexOf(string task) => Tasks.ToList().IndexOf(task);
@@ -331,10 +335,12 @@ internal sealed class ExperimentSeedRun
             {
                 ["metric"] = s.Metric, ["value"] = Math.Round(s.Value, 3), ["n"] = s.N,
                 ["ci95"] = new JsonArray(Math.Round(s.Lower, 3), Math.Round(s.Upper, 3)),
+                ["items"] = ItemsJson(s.Items),
             };
         var json = new JsonObject
         {
             ["method"] = method.Id,
+            ["cache_key"] = ResultKey(method.Id),
             ["label"] = method.Label,
             ["group"] = method.Group,
             ["seed"] = _seed,
@@ -353,5 +359,19 @@ internal sealed class ExperimentSeedRun
         }
         var bytes = Encoding.UTF8.GetBytes(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         AtomicFile.Write(path, s => s.Write(bytes));
+    }
+
+    // Per-item outcomes as parallel arrays (read back by MethodResult), for the report's paired statistics.
+    private static JsonObject? ItemsJson(IReadOnlyList<ItemOutcome> items)
+    {
+        if (items.Count == 0) return null;
+        static JsonArray Array<T>(IEnumerable<T> values) => new(values.Select(v => JsonValue.Create(v)).ToArray<JsonNode?>());
+        var json = new JsonObject { ["index"] = Array(items.Select(i => i.Index)), ["score"] = Array(items.Select(i => i.Score)) };
+        if (items.All(i => i.Predicted is not null && i.Gold is not null))
+        {
+            json["predicted"] = Array(items.Select(i => i.Predicted!.Value));
+            json["gold"] = Array(items.Select(i => i.Gold!.Value));
+        }
+        return json;
     }
 }

@@ -106,12 +106,22 @@ public sealed class ExperimentTasks
         {
             var (accuracy, correct, tokens, seconds) = DemoScorer.Score(model, tokenizer, items);
             var ci = Bootstrap.Mean(correct.Select(c => c ? 1.0 : 0.0).ToArray(), Bootstrap.DefaultResamples, EvalSeed);
-            return new ScoreMeasurement("accuracy", accuracy, items.Count, 100 * ci.Lower, 100 * ci.Upper, tokens / Math.Max(1e-9, seconds), seconds);
+            return new ScoreMeasurement("accuracy", accuracy, items.Count, 100 * ci.Lower, 100 * ci.Upper, tokens / Math.Max(1e-9, seconds), seconds)
+            {
+                Items = correct.Select((c, i) => new ItemOutcome(i, c ? 1 : 0)).ToArray(),
+            };
         }
-        var result = _evaluators[task].Evaluate(model, tokenizer, new EvalOptions { Limit = _recipe.EvalLimit, Seed = EvalSeed, BatchSize = 16, PromptEnds = promptEnds });
+        var result = _evaluators[task].Evaluate(model, tokenizer, new EvalOptions
+        {
+            // The same random subset for every method and seed, 0-shot as the experts are trained (prompt, then answer).
+            Limit = _recipe.EvalLimit, LimitSeed = EvalSeed, Shots = 0, Seed = EvalSeed, BatchSize = 16, PromptEnds = promptEnds,
+        });
         var metric = result.Metrics.FirstOrDefault(m => m.Name == "mcc") ?? result.Metrics.FirstOrDefault(m => m.Name == "acc")
             ?? result.Metrics.FirstOrDefault(m => m.Name.StartsWith("exact_match,strict", StringComparison.Ordinal)) ?? result.Metrics[0];
         string name = metric.Name switch { "acc" => "accuracy", var n => n };
-        return new ScoreMeasurement(name, 100 * metric.Value, result.N, 100 * metric.Ci95.Lower, 100 * metric.Ci95.Upper, result.TokensPerSecond, result.Seconds);
+        return new ScoreMeasurement(name, 100 * metric.Value, result.N, 100 * metric.Ci95.Lower, 100 * metric.Ci95.Upper, result.TokensPerSecond, result.Seconds)
+        {
+            Items = result.Items,
+        };
     }
 }

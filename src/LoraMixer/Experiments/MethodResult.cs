@@ -42,7 +42,10 @@ public sealed record MethodResult(
                 double value = RunJson.Number(s, "value") ?? throw new FormatException($"'scores.{task}.value' is missing");
                 var ci = s["ci95"] is JsonArray { Count: 2 } c ? (RunJson.Number(c[0], "ci95"), RunJson.Number(c[1], "ci95")) : ((double, double)?)null;
                 double? n = RunJson.Number(s, "n");
-                scores[task] = new TaskScore(RunJson.String(s, "metric") ?? "score", value, n is { } k && double.IsFinite(k) ? (int)k : null, ci);
+                scores[task] = new TaskScore(RunJson.String(s, "metric") ?? "score", value, n is { } k && double.IsFinite(k) ? (int)k : null, ci)
+                {
+                    Items = RunJson.Object(s, "items") is { } items ? ReadItems(items, task) : [],
+                };
             }
             var logs = new Dictionary<string, string>();
             foreach (var (stage, node) in RunJson.Object(json, "train_logs") ?? new JsonObject())
@@ -59,5 +62,18 @@ public sealed record MethodResult(
         {
             throw new DataFormatException($"malformed result file {path}: {e.Message}", e);
         }
+    }
+
+    // "items": {"index": [...], "score": [...], "predicted": [...], "gold": [...]} (the last two for classification).
+    private static Evaluation.ItemOutcome[] ReadItems(JsonObject items, string task)
+    {
+        var index = RunJson.Numbers(items["index"], $"scores.{task}.items.index");
+        var score = RunJson.Numbers(items["score"], $"scores.{task}.items.score");
+        var predicted = items["predicted"] is null ? null : RunJson.Numbers(items["predicted"], $"scores.{task}.items.predicted");
+        var gold = items["gold"] is null ? null : RunJson.Numbers(items["gold"], $"scores.{task}.items.gold");
+        if (score.Length != index.Length || predicted?.Length is { } p && p != index.Length || gold?.Length is { } g && g != index.Length)
+            throw new FormatException($"'scores.{task}.items' arrays differ in length");
+        return Enumerable.Range(0, index.Length).Select(i => new Evaluation.ItemOutcome((int)index[i], score[i],
+            predicted is null ? null : (int)predicted[i], gold is null ? null : (int)gold[i])).ToArray();
     }
 }

@@ -8,4 +8,8 @@ namespace LoraMixer.Experiments;
 /// <param name="Upper">Upper end of the 95% bootstrap interval.</param>
 /// <param name="TokensPerSecond">Generated or scored tokens per second.</param>
 /// <param name="Seconds">Wall time of the scoring.</param>
-public sealed record ScoreMeasurement(string Metric, double Value, int N, double Lower, double Upper, double TokensPerSecond, double Seconds);
+public sealed record ScoreMeasurement(string Metric, double Value, int N, double Lower, double Upper, double TokensPerSecond, double Seconds)
+{
+    /// <summary>Per-item outcomes, in scoring order, for paired comparisons across methods.</summary>
+    public IReadOnlyList<Evaluation.ItemOutcome> Items { get; init; } = [];
+}

@@ -4,13 +4,18 @@ using LoraMixer.Reporting;
 namespace LoraMixer.Experiments;
 
 /// <summary>
-/// A method × (tasks + Avg) table of <c>mean ± sd</c> over seeds, with the best mean of each column marked
-/// by the rule of <see cref="MarkdownTable.Comparison"/> (largest, ties judged on the rounded value).
+/// A method × (accuracy tasks, Avg, MCC tasks) table of <c>mean ± sd</c> over seeds, with the best mean of each
+/// column marked by the rule of <see cref="MarkdownTable.Comparison"/> (largest, ties judged on the rounded value).
+/// The Avg is over the accuracy tasks only; tasks scored by Matthews correlation come after it, labelled
+/// "task (MCC)".
 /// </summary>
 public sealed class ScoreTable
 {
-    /// <summary>The label of the column of per-seed averages over tasks.</summary>
+    /// <summary>The label of the column of per-seed averages over the accuracy tasks.</summary>
     public const string AverageColumn = "Avg";
+
+    /// <summary>The label of an MCC task's column.</summary>
+    public static string MccColumn(string task) => $"{task} (MCC)";
 
     private ScoreTable(IReadOnlyList<string> rows, IReadOnlyList<string> columns, double?[,] means, double?[,] sds, int decimals)
     {
@@ -20,7 +25,7 @@ public sealed class ScoreTable
     /// <summary>Row labels (method display names).</summary>
     public IReadOnlyList<string> Rows { get; }
 
-    /// <summary>Column labels: the tasks, then <see cref="AverageColumn"/>.</summary>
+    /// <summary>Column labels: the accuracy tasks, <see cref="AverageColumn"/>, then the MCC tasks (<see cref="MccColumn"/>).</summary>
     public IReadOnlyList<string> Columns { get; }
 
     /// <summary>Rows × columns means; null where missing.</summary>
@@ -35,14 +40,16 @@ public sealed class ScoreTable
     /// <summary>The table of <paramref name="methods"/> over the run's tasks and their average.</summary>
     public static ScoreTable Of(ExperimentResults results, IReadOnlyList<MethodSummary> methods, int decimals = 1)
     {
-        var columns = results.Tasks.Append(AverageColumn).ToArray();
+        // Keys: a task, or null for the Avg.
+        var keys = results.Tasks.Where(t => !results.IsMcc(t)).Append(null).Concat(results.Tasks.Where(results.IsMcc)).ToArray();
+        var columns = keys.Select(k => k is null ? AverageColumn : results.IsMcc(k) ? MccColumn(k) : k).ToArray();
         var means = new double?[methods.Count, columns.Length];
         var sds = new double?[methods.Count, columns.Length];
         for (int r = 0; r < methods.Count; r++)
         {
             for (int c = 0; c < columns.Length; c++)
             {
-                var score = c == columns.Length - 1 ? methods[r].Average : methods[r].Scores.GetValueOrDefault(columns[c]);
+                var score = keys[c] is { } task ? methods[r].Scores.GetValueOrDefault(task) : methods[r].Average;
                 (means[r, c], sds[r, c]) = (score?.Mean, score?.Sd);
             }
         }

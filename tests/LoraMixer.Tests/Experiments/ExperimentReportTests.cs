@@ -40,7 +40,7 @@ public sealed class ExperimentReportTests
             {
                 var taskScores = new JsonObject();
                 if (scores[m, 2 * seed] is { } add) taskScores["add"] = new JsonObject { ["metric"] = "accuracy", ["value"] = add, ["n"] = 50, ["ci95"] = new JsonArray(add - 5, add + 5) };
-                if (scores[m, 2 * seed + 1] is { } sst2) taskScores["sst2"] = new JsonObject { ["metric"] = "mcc", ["value"] = sst2, ["n"] = 50 };
+                if (scores[m, 2 * seed + 1] is { } sst2) taskScores["sst2"] = new JsonObject { ["metric"] = "accuracy", ["value"] = sst2, ["n"] = 50 };
                 var json = new JsonObject
                 {
                     ["method"] = methods[m], ["label"] = labels[m], ["group"] = m == 2 ? "ablation" : "main", ["seed"] = seed,
@@ -89,7 +89,7 @@ public sealed class ExperimentReportTests
         var ablation = results.Find("mixer-no-rsl")!;
         Assert.Equal(new AggregatedScore(66, null, 1), ablation.Scores["sst2"]);
         Assert.Equal(new AggregatedScore(63, null, 1), ablation.Average);
-        Assert.Equal("mcc", results.Metric("sst2"));
+        Assert.Equal("accuracy", results.Metric("sst2"));
         Assert.Equal("abc123", results.Manifest!.BaseModelSha256);
         Assert.Equal(2, results.Find("mixer-joint")!.Seeds.Count);
     }
