@@ -21,7 +21,7 @@ internal static class DemoCommand
         var routerLr = new Option<double?>("--router-lr") { Description = "Router learning rate" };
         var rank = new Option<int?>("--rank") { Description = "Rank of each expert" };
         var router = RouterOptions.Create();
-        var pretrainSteps = new Option<int?>("--pretrain-steps") { Description = "Pretraining steps when the default model is not cached yet" };
+        var pretrainSteps = new Option<int?>("--pretrain-steps") { Description = "Pretraining steps of the default model (a cached one pretrained with other settings is pretrained again)" };
         var arch = new Option<string>("--arch") { Description = "Default base model architecture: llama or mamba", DefaultValueFactory = _ => "llama" };
         arch.AcceptOnlyFromAmong("llama", "mamba");
         var device = CommonOptions.Device();

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using LoraMixer.Data;
 using LoraMixer.IO;
@@ -81,6 +82,40 @@ public static class DefaultModel
     public static bool Exists(string dir) =>
         File.Exists(Path.Combine(dir, "config.json")) && File.Exists(Path.Combine(dir, "model.safetensors"))
         && File.Exists(Path.Combine(dir, "tokenizer.json"));
+
+    /// <summary>
+    /// Why the model in <paramref name="dir"/> is not the one <paramref name="settings"/> would pretrain (a setting
+    /// recorded in its config.json under <c>loramixer_pretraining</c> differs), or null when it is: a cache left by an
+    /// older recipe is rebuilt instead of silently reused. Settings an older cache did not record are not compared, and a
+    /// folder without the record (not pretrained here) is never called stale.
+    /// </summary>
+    public static string? Staleness(string dir, PretrainSettings settings)
+    {
+        System.Text.Json.Nodes.JsonNode? recorded;
+        try
+        {
+            recorded = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "config.json")))?["loramixer_pretraining"];
+        }
+        catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
+        {
+            return $"its config.json cannot be read ({e.Message})";
+        }
+        if (recorded is null) return null; // not a folder this class pretrained (a user's --base-model): never overwritten
+        var expected = new (string Name, string Value)[]
+        {
+            ("version", Version), ("arch", settings.Arch), ("steps", settings.Steps.ToString(CultureInfo.InvariantCulture)),
+            ("documents", settings.Documents.ToString(CultureInfo.InvariantCulture)), ("seed", settings.Seed.ToString(CultureInfo.InvariantCulture)),
+            ("batch_size", settings.BatchSize.ToString(CultureInfo.InvariantCulture)),
+            ("learning_rate", settings.LearningRate.ToString("R", CultureInfo.InvariantCulture)),
+        };
+        foreach (var (name, value) in expected)
+        {
+            if (recorded[name] is not { } node) continue;
+            string was = node.ToJsonString().Trim('"');
+            if (was != value) return $"it was pretrained with {name} {was}, and the recipe now has {value}";
+        }
+        return null;
+    }
 
     // HF's initialisation: every matrix N(0, 0.02) and norms at 1 (TorchSharp's defaults would give the tied
     // embedding N(0, 1) rows and logits far too large to train from). Mamba (HF MambaPreTrainedModel):
@@ -171,6 +206,8 @@ public static class DefaultModel
                 ["steps"] = settings.Steps,
                 ["documents"] = settings.Documents,
                 ["seed"] = settings.Seed,
+                ["batch_size"] = settings.BatchSize,
+                ["learning_rate"] = settings.LearningRate,
                 ["final_eval_loss"] = summary.FinalEval?.GetValueOrDefault("eval_loss"),
             };
             File.WriteAllText(Path.Combine(temp, "config.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

@@ -43,11 +43,15 @@ public static class ExperimentRunner
         device ??= CPU;
 
         string baseDir = recipe.BaseModel == "default" ? DefaultModel.CacheDir(recipe.Arch) : Path.GetFullPath(recipe.BaseModel);
-        if ((recipe.BaseModel == "default" || pretrain is not null) && !DefaultModel.Exists(baseDir))
+        var pretrainSettings = (pretrain ?? (recipe.Arch == "mamba" ? DemoOptions.MambaDefaults(new DemoOptions()) : new DemoOptions()).Pretrain) // as the demo
+            with { Device = device, Arch = recipe.Arch };
+        string? stale = recipe.BaseModel == "default" || pretrain is not null
+            ? DefaultModel.Exists(baseDir) ? DefaultModel.Staleness(baseDir, pretrainSettings) : "first run only"
+            : null;
+        if (stale is not null)
         {
-            log($"pretraining the default model into {baseDir} (first run only)");
-            var settings = pretrain ?? (recipe.Arch == "mamba" ? DemoOptions.MambaDefaults(new DemoOptions()) : new DemoOptions()).Pretrain; // as the demo
-            var pre = host("pretrain", (p, ct) => DefaultModel.Pretrain(baseDir, settings with { Device = device, Arch = recipe.Arch }, p, ct));
+            log($"pretraining the default model into {baseDir} ({(DefaultModel.Exists(baseDir) ? "the cached one is stale: " : "")}{stale})");
+            var pre = host("pretrain", (p, ct) => DefaultModel.Pretrain(baseDir, pretrainSettings, p, ct));
             if (pre.Interrupted) throw new OperationCanceledException("pretraining was interrupted; run again to start over");
         }
         else if (!Directory.Exists(baseDir))
