@@ -246,7 +246,9 @@ internal sealed unsafe class LlamaDecodeKernel
             current[o + 19] = State(attention.o_proj); current[o + 20] = State(mlp.gate_proj); current[o + 21] = State(mlp.up_proj);
             current[o + 22] = State(mlp.down_proj);
         }
-        current[^3] = _model.model.EmbeddingWeight;
+        // The embedding module, not its weight: TorchSharp's Embedding.weight wraps the native parameter in a new
+        // object on every read (which made every step look like a changed model and re-read all addresses).
+        current[^3] = _model.model.embed_tokens;
         current[^2] = _model.lm_head;
         current[^1] = _model.lm_head is TorchSharp.Modules.Linear lm ? lm.weight : null;
         if (_signature is null || !current.AsSpan().SequenceEqual(_signature, ReferenceEqualityComparer.Instance))
@@ -368,33 +370,51 @@ internal sealed unsafe class LlamaDecodeKernel
         /// <summary>Their routing weights [batch, k].</summary>
         public float[] Gates { get; }
 
-        private float[] _lowRank = new float[64];
-
-        /// <summary>y[b] += Σ_j g_j s_e B_e A_e x[b] over the chosen experts (or the adapter's one expert).</summary>
+        /// <summary>
+        /// y[b] += Σ_j g_j s_e B_e A_e x[b] over the chosen experts (or the adapter's one expert), on the calling thread:
+        /// the k·r-wide products are far too small for a parallel loop. The k experts' A x are computed first, then
+        /// each output row sums its k short dot products, so y is read and written once.
+        /// </summary>
         public void AddLowRank(DecodeLinear linear, float* x, int inDim, float* y, long yStride, int batch, int topK)
         {
             if (linear.LowRank is not { } lr) return;
-            if (_lowRank.Length < lr.MaxRank) _lowRank = new float[lr.MaxRank];
-            int picks = lr.Routed ? topK : 1;
-            fixed (float* t = _lowRank)
-                for (int b = 0; b < batch; b++)
-                    for (int j = 0; j < picks; j++)
-                    {
-                        int e = lr.Routed ? Experts[b * picks + j] : 0;
-                        float g = (lr.Routed ? Gates[b * picks + j] : 1f) * lr.Scalings[e];
-                        int r = lr.Ranks[e];
-                        if (r == 0) continue;
-                        float* a = (float*)lr.A + (long)e * lr.MaxRank * inDim, bw = (float*)lr.B + (long)e * lr.Out * lr.MaxRank;
-                        float* xb = x + (long)b * inDim, yb = y + b * yStride;
-                        for (int i = 0; i < r; i++) t[i] = DecodeMath.Dot(a + (long)i * inDim, xb, inDim) * g;
-                        for (int o = 0; o < lr.Out; o++)
-                        {
-                            float* row = bw + (long)o * lr.MaxRank;
-                            float sum = 0;
-                            for (int i = 0; i < r; i++) sum += row[i] * t[i];
-                            yb[o] += sum;
-                        }
-                    }
+            bool routed = lr.Routed;
+            int picks = routed ? topK : 1, maxRank = lr.MaxRank, outDim = lr.Out;
+            int[] ranks = lr.Ranks;
+            float[] scalings = lr.Scalings;
+            int[] experts = Experts;
+            float[] gates = Gates;
+            float* aAll = (float*)lr.A, bAll = (float*)lr.B;
+            // t[j, 0..r) = g_j s_e A_e x; B rows of expert e start at bAll + e·Out·MaxRank.
+            float* t = stackalloc float[picks * maxRank];
+            float** bRows = stackalloc float*[picks];
+            int* rs = stackalloc int[picks];
+            for (int b = 0; b < batch; b++)
+            {
+                float* xb = x + (long)b * inDim, yb = y + b * yStride;
+                int used = 0;
+                for (int j = 0; j < picks; j++)
+                {
+                    int e = routed ? experts[b * picks + j] : 0;
+                    int r = ranks[e];
+                    if (r == 0) continue;
+                    float g = (routed ? gates[b * picks + j] : 1f) * scalings[e];
+                    float* a = aAll + (long)e * maxRank * inDim;
+                    float* tj = t + used * maxRank;
+                    for (int i = 0; i < r; i++) tj[i] = DecodeMath.Dot(a + (long)i * inDim, xb, inDim) * g;
+                    bRows[used] = bAll + (long)e * outDim * maxRank;
+                    rs[used] = r;
+                    used++;
+                }
+                if (used == 0) continue;
+                for (int o = 0; o < outDim; o++)
+                {
+                    float sum = 0;
+                    long row = (long)o * maxRank;
+                    for (int j = 0; j < used; j++) sum += DecodeMath.Dot(bRows[j] + row, t + j * maxRank, rs[j]);
+                    yb[o] += sum;
+                }
+            }
         }
 
         public float* X { get; }
