@@ -19,4 +19,8 @@ internal sealed class BenchArgs
         _values.TryGetValue(name, out var v) ? v : throw new ArgumentException($"--{name} is required");
 
     public int Int(string name, int fallback) => _values.TryGetValue(name, out var v) ? int.Parse(v) : fallback;
+
+    public string String(string name, string fallback) => _values.TryGetValue(name, out var v) ? v : fallback;
+
+    public string? Optional(string name) => _values.TryGetValue(name, out var v) ? v : null;
 }

@@ -45,6 +45,7 @@ public sealed class OpenAiServer : IAsyncDisposable
         builder.Logging.ClearProviders();
         if (options.Verbose) builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownGrace + TimeSpan.FromSeconds(2));
+        builder.WebHost.UseShutdownTimeout(options.ShutdownGrace + TimeSpan.FromSeconds(2));
         builder.Services.AddSingleton(engine);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<DrainClock>();

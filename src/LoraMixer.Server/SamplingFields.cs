@@ -16,7 +16,8 @@ internal sealed record SamplingFields(
     int? Seed,
     IReadOnlyList<string> Stop,
     int? MaxTokens,
-    RoutingOverride? Routing)
+    RoutingOverride? Routing,
+    bool IgnoreEos)
 {
     public static SamplingFields Read(RequestFields f, bool chat, int maxChoices)
     {
@@ -54,7 +55,7 @@ internal sealed record SamplingFields(
             f.Unsupported("suffix", e => e.ValueKind == JsonValueKind.String && e.GetString()!.Length == 0, "suffixes (insertion) are not supported");
         }
         return new SamplingFields(model, n, stream, includeUsage, temperature, topP, topK,
-            seed is long s ? unchecked((int)(s ^ (s >> 32))) : null, stop, (int?)maxTokens, ReadRouting(f));
+            seed is long s ? unchecked((int)(s ^ (s >> 32))) : null, stop, (int?)maxTokens, ReadRouting(f), f.Bool("ignore_eos") ?? false);
     }
 
     private static RoutingOverride? ReadRouting(RequestFields f)
@@ -85,5 +86,6 @@ internal sealed record SamplingFields(
         // Each choice samples with its own seed; without a seed, each request too.
         Seed = Seed is int s ? unchecked(s + choice) : Random.Shared.Next(),
         StopStrings = Stop.Concat(extraStops).Distinct().ToArray(),
+        StopAtEos = !IgnoreEos,
     };
 }

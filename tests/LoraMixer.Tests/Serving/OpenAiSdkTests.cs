@@ -1,8 +1,6 @@
 using System.ClientModel;
 using System.Text.Json.Nodes;
 using LoraMixer.Generation;
-using LoraMixer.Models;
-using LoraMixer.Tokenization;
 using OpenAI.Chat;
 
 #pragma warning disable OPENAI001 // Seed is marked experimental in the SDK
@@ -19,26 +17,10 @@ public sealed class OpenAiSdkTests(ServerFixture server) : IClassFixture<ServerF
     private static ChatCompletionOptions Greedy(int tokens) => new() { Temperature = 0, MaxOutputTokenCount = tokens, Seed = 1 };
 
     // generate on the same chat prompt: the template's ids, greedy, stopping where the server stops a chat turn.
-    private GenerationResult GenerateChat(string user, int tokens, string? adapter = null)
-    {
-        var ids = server.Engine.EncodeChat([new LoraMixer.Serving.ChatTurn("user", user)]);
-        var options = new GenerationOptions { MaxNewTokens = tokens, StopStrings = server.Engine.ChatStopStrings };
-        GenerationResult? result = null;
-        var thread = new Thread(() =>
-        {
-            using var model = ModelLoader.LoadCausalLM(ServingFixtures.Llama);
-            if (adapter is not null)
-            {
-                using var a = LoraMixer.Lora.PeftAdapter.Load(ServingFixtures.Expert(adapter));
-                LoraMixer.Lora.AdapterInjector.Apply(model, a, merge: true);
-            }
-            var generator = new TextGenerator(model, TokenizerLoader.Load(ServingFixtures.Llama), ModelStructure.EosTokenIds(model).Concat(server.Engine.ChatStopIds));
-            result = generator.GenerateFromIds([ids], options)[0];
-        });
-        thread.Start();
-        thread.Join();
-        return result!;
-    }
+    private GenerationResult GenerateChat(string user, int tokens, string? adapter = null) =>
+        ServingFixtures.Generate(ServingFixtures.Llama, "", new GenerationOptions { MaxNewTokens = tokens, StopStrings = server.Engine.ChatStopStrings },
+            adapter: adapter is null ? null : ServingFixtures.Expert(adapter),
+            promptIds: server.Engine.EncodeChat([new LoraMixer.Serving.ChatTurn("user", user)]), extraEos: server.Engine.ChatStopIds);
 
     [Fact]
     public async Task Models_lists_the_base_every_adapter_and_the_mixer_with_its_experts()

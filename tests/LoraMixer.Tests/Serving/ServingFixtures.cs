@@ -48,7 +48,7 @@ internal static class ServingFixtures
 
     /// <summary>What <c>generate</c> produces for one prompt, optionally with an adapter merged or a mixer attached.</summary>
     public static GenerationResult Generate(string modelDir, string prompt, GenerationOptions options, string? adapter = null, string? mixer = null,
-        Action<LoraMixerModel>? configure = null)
+        Action<LoraMixerModel>? configure = null, IReadOnlyList<int>? promptIds = null, IEnumerable<int>? extraEos = null)
     {
         // On a thread of its own, like the CLI's main thread (decoding on xunit's test thread is several times slower).
         GenerationResult? result = null;
@@ -57,7 +57,7 @@ internal static class ServingFixtures
         {
             try
             {
-                result = GenerateHere(modelDir, prompt, options, adapter, mixer, configure);
+                result = GenerateHere(modelDir, prompt, options, adapter, mixer, configure, promptIds, extraEos);
             }
             catch (Exception e)
             {
@@ -71,7 +71,7 @@ internal static class ServingFixtures
     }
 
     private static GenerationResult GenerateHere(string modelDir, string prompt, GenerationOptions options, string? adapter, string? mixer,
-        Action<LoraMixerModel>? configure)
+        Action<LoraMixerModel>? configure, IReadOnlyList<int>? promptIds, IEnumerable<int>? extraEos)
     {
         using var model = ModelLoader.LoadCausalLM(modelDir);
         LoraMixerModel? attached = null;
@@ -88,7 +88,8 @@ internal static class ServingFixtures
                 configure?.Invoke(attached);
             }
             var tokenizer = TokenizerLoader.Load(modelDir);
-            return new TextGenerator(model, tokenizer, ModelStructure.EosTokenIds(model)).Generate([prompt], options)[0];
+            var generator = new TextGenerator(model, tokenizer, ModelStructure.EosTokenIds(model).Concat(extraEos ?? []));
+            return promptIds is null ? generator.Generate([prompt], options)[0] : generator.GenerateFromIds([promptIds], options)[0];
         }
         finally
         {
