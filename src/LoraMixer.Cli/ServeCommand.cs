@@ -22,6 +22,7 @@ internal static class ServeCommand
         var mixers = new Option<string[]>("--mixer") { Description = "LoRA-Mixer folder to serve, as NAME=DIR (or DIR); repeatable" };
         var host = new Option<string>("--host") { Description = "Address to bind (0.0.0.0 for every interface)", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Port to bind (0: any free port, printed at start)", DefaultValueFactory = _ => 8080 };
+        var stepInterval = new Option<int>("--step-interval-ms") { Description = "Pause after every decode step, in ms (default 0; paces demos and cancellation tests)", DefaultValueFactory = _ => 0 };
         var maxBatch = new Option<int>("--max-batch") { Description = "Requests decoded together at most", DefaultValueFactory = _ => 16 };
         var maxQueue = new Option<int>("--max-queue") { Description = "Requests waiting for a slot at most; more get 429", DefaultValueFactory = _ => 256 };
         var apiKey = new Option<string?>("--api-key")
@@ -35,7 +36,7 @@ internal static class ServeCommand
         var grace = new Option<double>("--shutdown-grace") { Description = "Seconds running requests get to finish after SIGTERM", DefaultValueFactory = _ => 30 };
         var command = new Command("serve", "Serve the model, adapters and mixers behind an OpenAI-compatible HTTP API")
         {
-            model, modelName, adapters, mixers, host, port, maxBatch, maxQueue, apiKey, chatTemplate, grace, device,
+            model, modelName, adapters, mixers, host, port, maxBatch, stepInterval, maxQueue, apiKey, chatTemplate, grace, device,
         };
         command.SetAction(result => CommonOptions.Run(result, () =>
         {
@@ -46,6 +47,7 @@ internal static class ServeCommand
                 Adapters = Named(result.GetValue(adapters), "--adapter"),
                 Mixers = Named(result.GetValue(mixers), "--mixer"),
                 MaxBatch = result.GetValue(maxBatch),
+                StepInterval = TimeSpan.FromMilliseconds(result.GetValue(stepInterval)),
                 MaxQueue = result.GetValue(maxQueue),
                 ChatTemplate = result.GetValue(chatTemplate),
                 Device = result.GetValue(device) ?? "cpu",

@@ -23,7 +23,7 @@ const work = mkdtempSync(join(tmpdir(), 'loramixer-openai-node-'));
 const model = join(work, 'base');
 run([cli, 'pretrain', '--steps', '2', '--documents', '100', '--out', model], 'making a tiny model');
 
-const server = spawn('dotnet', [cli, 'serve', '--model', model, '--model-name', 'base', '--port', '0', '--max-batch', '4'],
+const server = spawn('dotnet', [cli, 'serve', '--model', model, '--model-name', 'base', '--port', '0', '--max-batch', '4', '--step-interval-ms', '20'],
   { stdio: ['ignore', 'pipe', 'inherit'] });
 const exited = new Promise((done) => server.on('exit', (code, signal) => done({ code, signal })));
 const url = await new Promise((done, fail) => {
@@ -139,7 +139,7 @@ await check('empty messages are a 400', async () => {
 await check('an aborted stream frees its slot', async () => {
   const controller = new AbortController();
   const stream = await client.chat.completions.create(
-    { model: 'base', messages: [{ role: 'user', content: 'go on' }], max_tokens: 200, stream: true }, { signal: controller.signal });
+    { model: 'base', messages: [{ role: 'user', content: 'go on' }], max_tokens: 200, ignore_eos: true, stream: true }, { signal: controller.signal });
   let seen = 0;
   try {
     for await (const chunk of stream) if (++seen === 2) controller.abort();

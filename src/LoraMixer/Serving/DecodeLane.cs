@@ -54,6 +54,7 @@ internal sealed class DecodeLane : IDisposable
         Runner.CollectRouting(Routing, [row], p, _metrics);
         row.CachedLength = p;
         bool done = row.Accept(logits, _metrics);
+        _metrics.RecordStep(1, decodeStep: false);
         if (!done) Joining.Add(row);
         return done;
     }

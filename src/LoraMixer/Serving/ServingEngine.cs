@@ -37,6 +37,7 @@ public sealed class ServingEngine : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Action<string>? _log;
     private readonly int _maxBatch;
+    private readonly TimeSpan _stepInterval;
     private volatile bool _draining, _abort;
     private int _active;
 
@@ -51,6 +52,7 @@ public sealed class ServingEngine : IDisposable
         ContextLength = context;
         _log = log;
         _maxBatch = options.MaxBatch;
+        _stepInterval = options.StepInterval;
         MaxQueue = options.MaxQueue;
         _eosIds = new HashSet<int>(ModelStructure.EosTokenIds(runners[0].Model));
         if (tokenizer.EosId is int eos) _eosIds.Add(eos);
@@ -419,6 +421,7 @@ public sealed class ServingEngine : IDisposable
                     }
                     foreach (var row in finished) End(lane, row, null, cancelled: false);
                 }
+                if (_stepInterval > TimeSpan.Zero && _lanes.Count > 0) Thread.Sleep(_stepInterval);
                 Metrics.SetState(reader.Count, Volatile.Read(ref _active), ready: !_draining);
             }
             catch (Exception e) when (e is not OutOfMemoryException)

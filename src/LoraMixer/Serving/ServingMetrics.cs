@@ -83,12 +83,12 @@ public sealed class ServingMetrics
         }
     }
 
-    internal void RecordStep(int tokens)
+    internal void RecordStep(int tokens, bool decodeStep = true)
     {
         long now = Stopwatch.GetTimestamp();
         lock (_lock)
         {
-            _steps++;
+            if (decodeStep) _steps++;
             _recent.Enqueue((now, tokens));
             _recentTokens += tokens;
             Trim(now);

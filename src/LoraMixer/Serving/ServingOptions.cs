@@ -24,6 +24,12 @@ public sealed record ServingOptions
     /// <summary>A built-in chat template to use instead of the model's (see <see cref="ChatTemplate.Names"/>).</summary>
     public string? ChatTemplate { get; init; }
 
+    /// <summary>
+    /// A pause after every decode step (default none): paces a demo, and gives tests of cancellation a request that
+    /// outlasts the client on a tiny model whose whole generation otherwise takes milliseconds.
+    /// </summary>
+    public TimeSpan StepInterval { get; init; } = TimeSpan.Zero;
+
     /// <summary>Device of the weights ("cpu", "cuda", "cuda:N").</summary>
     public string Device { get; init; } = "cpu";
 
@@ -33,6 +39,8 @@ public sealed record ServingOptions
         if (string.IsNullOrWhiteSpace(ModelDir)) throw new ArgumentException("--model is required");
         if (MaxBatch < 1) throw new ArgumentException($"--max-batch must be ≥ 1, got {MaxBatch}");
         if (MaxQueue < 1) throw new ArgumentException($"--max-queue must be ≥ 1, got {MaxQueue}");
+        if (StepInterval < TimeSpan.Zero || StepInterval > TimeSpan.FromSeconds(10))
+            throw new ArgumentException($"--step-interval-ms must be between 0 and 10000, got {StepInterval.TotalMilliseconds}");
         var names = new HashSet<string>(StringComparer.Ordinal);
         if (ModelName is not null) CheckName(ModelName, "--model-name");
         foreach (var (name, _) in Adapters.Concat(Mixers))

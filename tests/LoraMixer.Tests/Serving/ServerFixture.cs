@@ -31,6 +31,7 @@ public sealed class ServerFixture : IAsyncLifetime
             Adapters = Adapters.Select(a => (a, ServingFixtures.Expert(a))).ToArray(),
             Mixers = [("mix", ServingFixtures.LlamaMixer)],
             MaxBatch = 8,
+            StepInterval = TimeSpan.FromMilliseconds(20), // 200 tokens outlast a client's cancel (OpenAiSdkTests)
         });
         Server = await OpenAiServer.StartAsync(Engine, new ServerOptions { Port = 0 });
         Http = new HttpClient { BaseAddress = Server.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
