@@ -2,6 +2,7 @@ using LoraMixer.Data;
 using LoraMixer.Lora;
 using LoraMixer.Mixing;
 using LoraMixer.Models;
+using LoraMixer.Runtime;
 using LoraMixer.Tokenization;
 using LoraMixer.Training;
 using TorchSharp.Modules;
@@ -144,55 +145,20 @@ public sealed class MixLora : IDisposable
 
     /// <summary>Trains everything on <paramref name="records"/> with top-k routing and the load-balancing loss.</summary>
     public TrainingSummary Train(ITokenizer tokenizer, IReadOnlyList<TrainingRecord> records, FineTuneSettings settings,
-        IProgress<TrainingProgress>? progress = null, CancellationToken ct = default)
-    {
-        settings.Validate();
-        var data = EncodedData.Create(tokenizer, records, settings, null);
-        var parameters = Parameters();
-        foreach (var (_, p) in parameters) p.requires_grad = true;
-        SetRecording(true);
-        try
-        {
-            var objective = new CausalLmObjective(Model, parameters, data.Train, data.Eval, settings.BatchSize, settings.Trainer.Seed, tokenizer.EosId ?? 0)
-            {
-                BeforeForward = _ => DisposeAll(TakeRecorded()),
-                ExtraLoss = (batch, _, _) =>
-                {
-                    var probabilities = TakeRecorded();
-                    try
-                    {
-                        return LoadBalancingLoss(probabilities, batch.AttentionMask, TopK) * AuxLossWeight;
-                    }
-                    finally
-                    {
-                        DisposeAll(probabilities);
-                    }
-                },
-            };
-            return new Trainer(settings.Trainer, objective).Run(progress, ct);
-        }
-        finally
-        {
-            SetRecording(false);
-            foreach (var (_, p) in parameters) p.requires_grad = false;
-        }
-    }
+        IProgress<TrainingProgress>? progress = null, CancellationToken ct = default) =>
+        AuxiliaryLossTraining.Run(Model, Parameters(), tokenizer, records, settings, SetRecording, TakeRecorded,
+            (probabilities, mask) => LoadBalancingLoss(probabilities, mask, TopK) * AuxLossWeight, progress, ct);
 
     private void SetRecording(bool on)
     {
         foreach (var s in _slots)
         {
             s.Record = on;
-            if (!on) DisposeAll(s.TakeRecorded());
+            if (!on) s.TakeRecorded().DisposeAll();
         }
     }
 
     private IReadOnlyList<Tensor> TakeRecorded() => _slots.SelectMany(s => s.TakeRecorded()).ToArray();
-
-    private static void DisposeAll(IEnumerable<Tensor> tensors)
-    {
-        foreach (var t in tensors) t.Dispose();
-    }
 
     /// <inheritdoc />
     public void Dispose()

@@ -1,6 +1,7 @@
 using LoraMixer.Data;
 using LoraMixer.Mixing;
 using LoraMixer.Models;
+using LoraMixer.Runtime;
 using LoraMixer.Tokenization;
 using LoraMixer.Training;
 using TorchSharp.Modules;
@@ -87,55 +88,20 @@ public sealed class Mole : IDisposable
 
     /// <summary>Trains the gates on <paramref name="records"/> (experts frozen): LM loss + α · gating-balance loss.</summary>
     public TrainingSummary Train(ITokenizer tokenizer, IReadOnlyList<TrainingRecord> records, FineTuneSettings settings,
-        IProgress<TrainingProgress>? progress = null, CancellationToken ct = default)
-    {
-        settings.Validate();
-        var data = EncodedData.Create(tokenizer, records, settings, null);
-        var parameters = Parameters();
-        foreach (var (_, p) in parameters) p.requires_grad = true;
-        SetRecording(true);
-        try
-        {
-            var objective = new CausalLmObjective(Model, parameters, data.Train, data.Eval, settings.BatchSize, settings.Trainer.Seed, tokenizer.EosId ?? 0)
-            {
-                BeforeForward = _ => DisposeAll(TakeRecorded()),
-                ExtraLoss = (batch, _, _) =>
-                {
-                    var recorded = TakeRecorded();
-                    try
-                    {
-                        return BalanceLoss(recorded, batch.AttentionMask) * BalanceWeight;
-                    }
-                    finally
-                    {
-                        DisposeAll(recorded);
-                    }
-                },
-            };
-            return new Trainer(settings.Trainer, objective).Run(progress, ct);
-        }
-        finally
-        {
-            SetRecording(false);
-            foreach (var (_, p) in parameters) p.requires_grad = false;
-        }
-    }
+        IProgress<TrainingProgress>? progress = null, CancellationToken ct = default) =>
+        AuxiliaryLossTraining.Run(Model, Parameters(), tokenizer, records, settings, SetRecording, TakeRecorded,
+            (recorded, mask) => BalanceLoss(recorded, mask) * BalanceWeight, progress, ct);
 
     private void SetRecording(bool on)
     {
         foreach (var g in _gated)
         {
             g.Record = on;
-            if (!on) DisposeAll(g.TakeRecorded());
+            if (!on) g.TakeRecorded().DisposeAll();
         }
     }
 
     private IReadOnlyList<Tensor> TakeRecorded() => _gated.SelectMany(g => g.TakeRecorded()).ToArray();
-
-    private static void DisposeAll(IEnumerable<Tensor> tensors)
-    {
-        foreach (var t in tensors) t.Dispose();
-    }
 
     /// <inheritdoc />
     public void Dispose() => SetRecording(false);

@@ -2,6 +2,7 @@ using System.Globalization;
 using LoraMixer.Data;
 using LoraMixer.Lora;
 using LoraMixer.Models;
+using LoraMixer.Runtime;
 using LoraMixer.Tokenization;
 using LoraMixer.Training;
 using TorchSharp;
@@ -94,7 +95,7 @@ public static class MixerTrainingJob
         {
             BeforeForward = batch =>
             {
-                DisposeAll(mixer.TakeRecordedProbabilities());
+                mixer.TakeRecordedProbabilities().DisposeAll();
                 mixer.SetDecisionPositions(PromptEnds(batch));
             },
             ExtraLoss = (batch, step, total) =>
@@ -118,7 +119,7 @@ public static class MixerTrainingJob
                 }
                 finally
                 {
-                    DisposeAll(probabilities);
+                    probabilities.DisposeAll();
                 }
             },
             ExtraMetrics = () => routingMetrics,
@@ -216,7 +217,7 @@ public static class MixerTrainingJob
                     }
                     finally
                     {
-                        DisposeAll(features);
+                        features.DisposeAll();
                     }
                 }
             }
@@ -227,7 +228,7 @@ public static class MixerTrainingJob
             mixer.SetDecisionPositions(null);
             for (int i = 0; i < mixer.Slots.Count; i++) mixer.Slots[i].Settings = saved[i];
             for (int i = 0; i < routers.Count; i++) routers[i].Value.copy_(backup[i]);
-            DisposeAll(backup);
+            backup.DisposeAll();
         }
         for (int r = 0; r < mixer.Slots.Count; r++)
         {
@@ -255,7 +256,7 @@ public static class MixerTrainingJob
             {
                 using var scope = NewDisposeScope();
                 using var batch = BatchCollator.Collate(examples.Skip(start).Take(batchSize).ToArray(), 0, mixer.Model.Device);
-                DisposeAll(mixer.TakeRecordedProbabilities());
+                mixer.TakeRecordedProbabilities().DisposeAll();
                 mixer.SetDecisionPositions(PromptEnds(batch));
                 mixer.Model.Forward(batch.InputIds, batch.AttentionMask);
                 var probabilities = mixer.TakeRecordedProbabilities();
@@ -265,7 +266,7 @@ public static class MixerTrainingJob
                 }
                 finally
                 {
-                    DisposeAll(probabilities);
+                    probabilities.DisposeAll();
                 }
             }
         }
@@ -292,11 +293,6 @@ public static class MixerTrainingJob
             metrics[$"router{r}_max_load"] = Math.Round(share.max().item<float>(), 4);
         }
         return metrics;
-    }
-
-    private static void DisposeAll(IEnumerable<Tensor> tensors)
-    {
-        foreach (var t in tensors) t.Dispose();
     }
 
     private static IReadOnlyDictionary<string, string> Trajectory(FineTuneSettings s, string stage, IReadOnlyList<string> tasks,

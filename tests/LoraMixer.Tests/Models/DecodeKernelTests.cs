@@ -42,6 +42,15 @@ public sealed class DecodeKernelTests
     private static float MaxAbsDiff(List<float[]> a, List<float[]> b) =>
         a.Zip(b).Max(p => p.First.Zip(p.Second).Max(x => Math.Abs(x.First - x.Second)));
 
+    // Decodes the same steps on the TorchSharp path and on the kernel and asserts every step's logits agree.
+    private static void AssertKernelMatchesReference(LlamaForCausalLM model, long[,] prompt, long[,]? mask, long[][] steps, string label)
+    {
+        var reference = Decode(model, kernel: false, prompt, mask, steps);
+        var kernel = Decode(model, kernel: true, prompt, mask, steps);
+        float diff = MaxAbsDiff(reference, kernel);
+        Assert.True(diff < Tolerance, $"{label}: max |diff| = {diff}");
+    }
+
     [Theory]
     [MemberData(nameof(Models))]
     public void Kernel_decoding_matches_the_torchsharp_path_for_one_sequence(string name)
@@ -49,10 +58,7 @@ public sealed class DecodeKernelTests
         using var model = LlamaLoader.Load(ReferenceFixture.Load(name).Dir);
         var prompt = new long[,] { { 1, 40, 41, 42, 7 } };
         var steps = Enumerable.Range(0, 12).Select(i => new long[] { (i * 37 + 3) % model.Config.VocabSize }).ToArray();
-        var reference = Decode(model, kernel: false, prompt, null, steps);
-        var kernel = Decode(model, kernel: true, prompt, null, steps);
-        float diff = MaxAbsDiff(reference, kernel);
-        Assert.True(diff < Tolerance, $"{name}: max |diff| = {diff}");
+        AssertKernelMatchesReference(model, prompt, null, steps, name);
     }
 
     [Theory]
@@ -63,10 +69,7 @@ public sealed class DecodeKernelTests
         var prompt = new long[,] { { 0, 0, 0, 1, 5 }, { 1, 9, 10, 11, 12 }, { 0, 1, 60, 61, 62 } };
         var mask = new long[,] { { 0, 0, 0, 1, 1 }, { 1, 1, 1, 1, 1 }, { 0, 1, 1, 1, 1 } };
         var steps = Enumerable.Range(0, 8).Select(i => new long[] { i + 2, (i * 13 + 5) % model.Config.VocabSize, 100 - i }).ToArray();
-        var reference = Decode(model, kernel: false, prompt, mask, steps);
-        var kernel = Decode(model, kernel: true, prompt, mask, steps);
-        float diff = MaxAbsDiff(reference, kernel);
-        Assert.True(diff < Tolerance, $"{name}: max |diff| = {diff}");
+        AssertKernelMatchesReference(model, prompt, mask, steps, name);
     }
 
     [Fact]
@@ -110,10 +113,7 @@ public sealed class DecodeKernelTests
         var prompt = new long[,] { { 0, 0, 1, 17, 40 }, { 1, 9, 22, 31, 5 } };
         var mask = new long[,] { { 0, 0, 1, 1, 1 }, { 1, 1, 1, 1, 1 } };
         var steps = Enumerable.Range(0, 10).Select(i => new long[] { (i * 29 + 3) % 128, (i * 11 + 50) % 128 }).ToArray();
-        var reference = Decode(model, kernel: false, prompt, mask, steps);
-        var kernel = Decode(model, kernel: true, prompt, mask, steps);
-        float diff = MaxAbsDiff(reference, kernel);
-        Assert.True(diff < Tolerance, $"{input} {norm} {granularity}: max |diff| = {diff}");
+        AssertKernelMatchesReference(model, prompt, mask, steps, $"{input} {norm} {granularity}");
     }
 
     [Fact]
@@ -132,9 +132,6 @@ public sealed class DecodeKernelTests
             target.Replace(lora);
         }
         var steps = Enumerable.Range(0, 8).Select(i => new long[] { 30 + i }).ToArray();
-        var reference = Decode(model, kernel: false, new long[,] { { 1, 2, 3 } }, null, steps);
-        var kernel = Decode(model, kernel: true, new long[,] { { 1, 2, 3 } }, null, steps);
-        float diff = MaxAbsDiff(reference, kernel);
-        Assert.True(diff < Tolerance, $"max |diff| = {diff}");
+        AssertKernelMatchesReference(model, new long[,] { { 1, 2, 3 } }, null, steps, "unmerged LoRA");
     }
 }
