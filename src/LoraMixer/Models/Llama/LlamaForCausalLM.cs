@@ -59,6 +59,20 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
     public IInferenceCache CreateCache(long batch, int capacity) =>
         new KvCache(Config.NumHiddenLayers, batch, Config.NumKeyValueHeads, Config.HeadDim, capacity, Device);
 
+    /// <summary>
+    /// Serving: one decode-kernel step where row b continues sequence <paramref name="slots"/>[b] of
+    /// <paramref name="cache"/>, which holds <paramref name="lengths"/>[b] positions (see
+    /// <see cref="LlamaDecodeKernel.TryForwardRows"/>); false when the kernel is off or does not cover the step.
+    /// </summary>
+    internal bool TryDecodeRows(long[] ids, int[] slots, int[] lengths, KvCache cache, float[] logits)
+    {
+        if (!UseDecodeKernel) return false;
+        _decodeKernel ??= new LlamaDecodeKernel(this);
+        if (!_decodeKernel.TryForwardRows(ids, slots, lengths, cache, logits)) return false;
+        DecodeKernelSteps++;
+        return true;
+    }
+
     /// <inheritdoc />
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, IInferenceCache? cache = null, bool lastPositionOnly = false)
     {
