@@ -180,4 +180,44 @@ public sealed class DecodeKernelTests
         int vocab = model.Config.VocabSize;
         Assert.True(kernel[^1].Skip(vocab).Take(vocab).Zip(kernel[^1].Skip(2 * vocab)).Max(p => Math.Abs(p.First - p.Second)) > 1e-3f);
     }
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void Kernel_prefill_of_a_short_prompt_matches_the_torchsharp_path(string name)
+    {
+        using var model = LlamaLoader.Load(ReferenceFixture.Load(name).Dir);
+        var prompt = new long[,] { { 1, 40, 41, 42, 7, 9, 12, 3, 30 } };
+        float[] Prefill(bool kernel)
+        {
+            model.UseDecodeKernel = kernel;
+            using var noGrad = no_grad();
+            using var cache = model.CreateCache(1, 16);
+            using var scope = NewDisposeScope();
+            return model.Forward(tensor(prompt), null, cache, lastPositionOnly: true).data<float>().ToArray();
+        }
+        long before = model.DecodeKernelPrefills;
+        var reference = Prefill(kernel: false);
+        var kernel = Prefill(kernel: true);
+        model.UseDecodeKernel = true;
+        Assert.Equal(before + 1, model.DecodeKernelPrefills);
+        float diff = MaxAbsDiff([reference], [kernel]);
+        Assert.True(diff < Tolerance, $"{name}: max |diff| = {diff}");
+    }
+
+    [Fact]
+    public void Kernel_prefill_and_decoding_of_a_token_routed_mixer_with_restricted_experts_match_the_torchsharp_path()
+    {
+        using var model = LlamaLoader.Load(ReferenceFixture.Load("tiny-llama").Dir);
+        using var mixer = MixerCachedDecodingTests.RandomMixer(model, "tiny-llama", RouterInput.Token, RouterInputNorm.Standardize, experts: 4);
+        using var allowed = tensor(new[] { true, true, false, true });
+        foreach (var slot in mixer.Slots) slot.AllowedExperts = allowed;
+        var prompt = new long[,] { { 1, 9, 22, 31, 5, 17, 40 } };
+        var steps = Enumerable.Range(0, 10).Select(i => new long[] { (i * 29 + 3) % 128 }).ToArray();
+        var reference = Decode(model, kernel: false, prompt, null, steps);
+        long prefills = model.DecodeKernelPrefills;
+        var kernel = Decode(model, kernel: true, prompt, null, steps);
+        Assert.Equal(prefills + 1, model.DecodeKernelPrefills);
+        float diff = MaxAbsDiff(reference, kernel);
+        Assert.True(diff < Tolerance, $"max |diff| = {diff}");
+    }
 }

@@ -82,6 +82,40 @@ internal sealed unsafe class LlamaDecodeKernel
         return logits;
     }
 
+    /// <summary>Longest prompt <see cref="TryPrefill"/> runs (its scratch memory grows with the prompt, its products are not blocked).</summary>
+    public const int MaxPrefillTokens = 64;
+
+    /// <summary>
+    /// Logits [1, 1, vocab] of the last of the tokens ids [1, T] (a short prompt, 2 ≤ T ≤ <see cref="MaxPrefillTokens"/>,
+    /// no padding) after what <paramref name="cache"/> holds, or null when the kernel does not cover it. Its T positions
+    /// run as one batch of T rows on the one sequence, row t at position Length + t: each layer stores every row's key and
+    /// value before any row attends, and row t attends to the positions up to its own, which is causal attention.
+    /// </summary>
+    public Tensor? TryPrefill(Tensor inputIds, KvCache cache)
+    {
+        if (inputIds.ndim != 2 || inputIds.shape[0] != 1 || inputIds.shape[1] < 2 || inputIds.shape[1] > MaxPrefillTokens) return null;
+        if (_model.Device.type != DeviceType.CPU || is_grad_enabled() || cache.Batch != 1) return null;
+        if (inputIds.dtype != ScalarType.Int64 && inputIds.dtype != ScalarType.Int32) return null;
+        int tokens = (int)inputIds.shape[1], past = cache.Length, length = past + tokens;
+        if (length > cache.Capacity || length > _config.MaxPositionEmbeddings) return null;
+        long[] ids;
+        using (var scope = NewDisposeScope())
+            ids = inputIds.to_type(ScalarType.Int64).contiguous().data<long>().ToArray();
+        foreach (long id in ids)
+            if (id < 0 || id >= _config.VocabSize) return null;
+        if (!Prepare(cache, tokens)) return null;
+        var ws = WorkspaceFor(tokens, Math.Max(length, cache.Capacity));
+        int workers = Math.Max(1, get_num_threads());
+        var slots = new int[tokens];
+        var pasts = new int[tokens];
+        for (int t = 0; t < tokens; t++) pasts[t] = past + t;
+        var logits = empty(new long[] { 1, 1, _config.VocabSize });
+        Step(_layers!, _keys!, _values!, (float*)_embed, (float*)_finalNorm, (float*)_head, ids, null, 0, slots, pasts, cache.Capacity, cache, ws,
+            (float*)NativeData.Of(logits), workers, lastRowOnly: true);
+        cache.Advance(tokens);
+        return logits;
+    }
+
     /// <summary>
     /// One new token per row where every row keeps its own positions: row b is sequence <paramref name="slots"/>[b] of
     /// <paramref name="cache"/> (its batch index), which holds <paramref name="lengths"/>[b] positions from position 0
@@ -117,7 +151,7 @@ internal sealed unsafe class LlamaDecodeKernel
 
     // Row b: cache sequence slots[b], pasts[b] stored positions before the new one; mask [batch, maskStride] (left padding) or null.
     private void Step(LayerWeights[] layers, nint[] keyMemory, nint[] valueMemory, float* embed, float* finalNorm, float* head, long[] ids, long[]? mask,
-        int maskStride, int[] slots, int[] pasts, int capacity, KvCache cache, Workspace ws, float* logits, int workers)
+        int maskStride, int[] slots, int[] pasts, int capacity, KvCache cache, Workspace ws, float* logits, int workers, bool lastRowOnly = false)
     {
         var c = _config;
         int batch = ids.Length, hidden = c.HiddenSize, heads = c.NumAttentionHeads, kvHeads = c.NumKeyValueHeads, d = c.HeadDim;
@@ -199,9 +233,11 @@ internal sealed unsafe class LlamaDecodeKernel
             for (long i = 0; i < (long)batch * hidden; i++) x[i] += xn[i];
         }
 
-        for (int b = 0; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, finalNorm, xn + (long)b * hidden, hidden, eps);
+        // Logits of every row, or (a prefill) of the last row only.
+        int first = lastRowOnly ? batch - 1 : 0;
+        for (int b = first; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, finalNorm, xn + (long)b * hidden, hidden, eps);
         one[0] = new Projection((nint)head, 0, c.VocabSize, (nint)logits, c.VocabSize);
-        DecodeMath.MatMul(one, xn, hidden, batch, workers);
+        DecodeMath.MatMul(one, xn + (long)first * hidden, hidden, batch - first, workers);
     }
 
     // HF rotate_half: dimension i pairs with i + d/2.

@@ -29,14 +29,18 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
     }
 
     /// <summary>
-    /// Whether single-position steps with a cache on the CPU (decoding, any batch size) run the C# decode
-    /// kernel when the model is plain (no adapters, routers or observers) and gradients are off; the default.
+    /// Whether single-position steps with a cache on the CPU (decoding, any batch size), and short one-sequence
+    /// prompts whose last position's logits are asked for (a generation's prefill), run the C# decode kernel when it
+    /// covers the model and gradients are off; the default.
     /// False: every step runs the TorchSharp modules (the reference path). Both give the same logits to ~1e-5.
     /// </summary>
     public bool UseDecodeKernel { get; set; } = true;
 
     /// <summary>Decode steps the kernel has served since load (diagnostics: shows which path ran).</summary>
     public long DecodeKernelSteps { get; private set; }
+
+    /// <summary>Short prompts (one sequence, last position's logits) the kernel has prefilled since load (diagnostics).</summary>
+    public long DecodeKernelPrefills { get; private set; }
 
     private LlamaDecodeKernel? _decodeKernel;
 
@@ -85,6 +89,16 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
             if (_decodeKernel.TryForward(inputIds, attentionMask, kv) is { } fast)
             {
                 DecodeKernelSteps++;
+                return fast.MoveToOuterDisposeScope();
+            }
+        }
+        if (kv is not null && UseDecodeKernel && lastPositionOnly && attentionMask is null && inputIds.ndim == 2 && inputIds.shape[0] == 1
+            && inputIds.shape[1] > 1 && inputIds.shape[1] <= LlamaDecodeKernel.MaxPrefillTokens)
+        {
+            _decodeKernel ??= new LlamaDecodeKernel(this);
+            if (_decodeKernel.TryPrefill(inputIds, kv) is { } fast)
+            {
+                DecodeKernelPrefills++;
                 return fast.MoveToOuterDisposeScope();
             }
         }
