@@ -12,7 +12,8 @@ namespace LoraMixer.Bench;
 /// Load on the OpenAI-compatible server: for each client count, that many clients stream completions back to back for
 /// the given seconds (in-process server on a loopback port, continuous batching). One JSON line per level: completed
 /// requests, errors, output tokens/s, p50/p99 time to first token and per-token latency (time between tokens of a
-/// request), RSS of the process before and after the level.
+/// request), RSS of the process before and after the level. <c>--transport engine</c> skips HTTP: the clients submit
+/// to the engine in process and read its updates, so the two lines apart show what HTTP and SSE cost per token.
 /// </summary>
 internal static class ServeBenchmark
 {
@@ -25,10 +26,13 @@ internal static class ServeBenchmark
         int maxTokens = options.Int("max-tokens", 64);
         int maxBatch = options.Int("max-batch", Math.Max(16, levels.Max()));
         string? adapter = options.Optional("adapter");
-        return RunAsync(dir, levels, seconds, maxTokens, maxBatch, adapter).GetAwaiter().GetResult();
+        // --transport engine: the clients submit to the engine in process (no HTTP, no SSE), which isolates the decode loop.
+        string transport = options.String("transport", "http");
+        if (transport is not ("http" or "engine")) throw new ArgumentException($"--transport is http or engine, got {transport}");
+        return RunAsync(dir, levels, seconds, maxTokens, maxBatch, adapter, transport == "engine").GetAwaiter().GetResult();
     }
 
-    private static async Task<int> RunAsync(string dir, int[] levels, int seconds, int maxTokens, int maxBatch, string? adapter)
+    private static async Task<int> RunAsync(string dir, int[] levels, int seconds, int maxTokens, int maxBatch, string? adapter, bool inProcess)
     {
         using var engine = ServingEngine.Load(new ServingOptions
         {
@@ -58,7 +62,10 @@ internal static class ServeBenchmark
                 while (clock.Elapsed < deadline)
                 {
                     string model = adapter is not null && c % 2 == 1 ? "adapter" : "base";
-                    var r = await OneRequest(http, model, $"client {c} request {i++}: once upon a time", maxTokens, CancellationToken.None);
+                    string prompt = $"client {c} request {i++}: once upon a time";
+                    var r = inProcess
+                        ? await OneEngineRequest(engine, model, prompt, maxTokens)
+                        : await OneRequest(http, model, prompt, maxTokens, CancellationToken.None);
                     lock (ttft)
                     {
                         if (r is null)
@@ -80,6 +87,7 @@ internal static class ServeBenchmark
             {
                 ["bench"] = "serve",
                 ["model"] = Path.GetFileName(Path.GetFullPath(dir).TrimEnd('/')),
+                ["transport"] = inProcess ? "engine" : "http",
                 ["clients"] = clients,
                 ["seconds"] = Math.Round(elapsed, 1),
                 ["max_batch"] = maxBatch,
@@ -140,6 +148,34 @@ internal static class ServeBenchmark
             return (tokens, first, tokens > 1 ? (last - first) / (tokens - 1) : 0);
         }
         catch (HttpRequestException)
+        {
+            return null;
+        }
+    }
+
+    // The same completion submitted to the engine directly; the updates are read as a client of the handle would.
+    private static async Task<(int Tokens, double TtftMs, double PerTokenMs)?> OneEngineRequest(ServingEngine engine, string model, string prompt, int maxTokens)
+    {
+        var sent = Stopwatch.StartNew();
+        try
+        {
+            var handle = engine.Submit(new GenerationRequest(model, engine.EncodePrompt(prompt),
+                new LoraMixer.Generation.GenerationOptions { MaxNewTokens = maxTokens, StopAtEos = false }));
+            double first = -1, last = 0;
+            int tokens = 0;
+            await foreach (var update in handle.ReadAllAsync())
+            {
+                if (update.Summary is { } summary) tokens = summary.CompletionTokens;
+                else if (update.Text.Length > 0)
+                {
+                    last = sent.Elapsed.TotalMilliseconds;
+                    if (first < 0) first = last;
+                }
+            }
+            if (first < 0) return null;
+            return (tokens, first, tokens > 1 ? (last - first) / (tokens - 1) : 0);
+        }
+        catch (ServingRequestException)
         {
             return null;
         }

@@ -79,6 +79,7 @@ public sealed class RoutingSlot : IDisposable
         using var scope = NewDisposeScope();
         _current?.Dispose();
         _current = null;
+        DecodedTopK = 0;
         var h = input.Hidden;
         int experts = Router.Experts;
         var s = Settings;
@@ -143,17 +144,35 @@ public sealed class RoutingSlot : IDisposable
     }
 
     /// <summary>
-    /// Whether the decode kernel can route one new token per sequence of <paramref name="cache"/> (batch
-    /// <paramref name="batch"/>) as <see cref="Route(BlockInput)"/> would: top-k inference routing, nothing recorded,
-    /// and the state the decision needs present in the cache (the stored decision of sequence routing, the running
-    /// sum and count of a causal-mean router).
+    /// Whether the decode kernel can route one new token per row as <see cref="Route(BlockInput)"/> would, with the
+    /// routing state of <paramref name="cache"/> (<paramref name="sequences"/> sequences): top-k inference routing
+    /// (restricted to <see cref="AllowedExperts"/> when set) or hard routing to <see cref="HardExperts"/>, nothing
+    /// recorded, and the state the decision needs present in the cache (the stored decision of sequence routing, the
+    /// running sum and count of a causal-mean router). <paramref name="rows"/>: rows of the step.
     /// </summary>
-    internal bool CanDecode(IInferenceCache cache, int batch)
+    internal bool CanDecode(IInferenceCache cache, int sequences, int rows)
     {
-        if (Settings.Mode != RoutingMode.TopK || Record || RecordFeatures || AllowedExperts is not null || Settings.TopK > MaxDecodeTopK) return false;
+        if (Record || RecordFeatures) return false;
+        if (Settings.Mode == RoutingMode.Hard)
+        {
+            // One expert per row of the step (or one for all), read at each step: serving sets new ids every step.
+            var ids = HardExperts;
+            if (ids is null || ids.device_type != DeviceType.CPU || ids.dtype != ScalarType.Int64 || ids.ndim != 1 || (ids.shape[0] != rows && ids.shape[0] != 1))
+                return false;
+            var hard = _decodeHard.Length == rows ? _decodeHard : _decodeHard = new int[rows];
+            var span = ids.data<long>();
+            for (int b = 0; b < rows; b++)
+            {
+                long id = span[span.Count == 1 ? 0 : b];
+                if (id < 0 || id >= _experts) return false;
+                hard[b] = (int)id;
+            }
+            return true;
+        }
+        if (Settings.Mode != RoutingMode.TopK || Settings.TopK > MaxDecodeTopK || !DecodeAllowed()) return false;
         var state = cache.ObserverState;
         // The addresses checked at the last step hold while the cache's state and the standardisation are the same objects.
-        if (ReferenceEquals(_decodeState, state) && _decodeVersion == state.Version && _decodeBatch == batch
+        if (ReferenceEquals(_decodeState, state) && _decodeVersion == state.Version && _decodeBatch == sequences
             && ReferenceEquals(_decodeMean, Router.InputMean)) return true;
         _decodeState = null;
         int experts = _experts;
@@ -161,7 +180,7 @@ public sealed class RoutingSlot : IDisposable
         nint first = 0, second = 0, weight = 0, mean = 0, std = 0;
         if (Granularity == RoutingGranularity.Sequence)
         {
-            if (state.Get(Name + ".decision") is not { } stored || !Shaped(stored, batch, experts, out first)) return false;
+            if (state.Get(Name + ".decision") is not { } stored || !Shaped(stored, sequences, experts, out first)) return false;
         }
         else
         {
@@ -169,11 +188,11 @@ public sealed class RoutingSlot : IDisposable
             if (Router.InputMean is { } m && (!Models.Decoding.NativeData.TryFloat(m, out mean) || !Models.Decoding.NativeData.TryFloat(Router.InputStd, out std)))
                 return false;
             if (Input == RouterInput.CausalMean
-                && (state.Get(Name + ".sum") is not { } sum || !Shaped(sum, batch, hidden, out first)
-                    || state.Get(Name + ".count") is not { } count || !Shaped(count, batch, 1, out second)))
+                && (state.Get(Name + ".sum") is not { } sum || !Shaped(sum, sequences, hidden, out first)
+                    || state.Get(Name + ".count") is not { } count || !Shaped(count, sequences, 1, out second)))
                 return false;
         }
-        (_decodeState, _decodeVersion, _decodeBatch, _decodeMean) = (state, state.Version, batch, Router.InputMean);
+        (_decodeState, _decodeVersion, _decodeBatch, _decodeMean) = (state, state.Version, sequences, Router.InputMean);
         (_decodeFirst, _decodeSecond, _decodeWeight, _decodeMeanData, _decodeStdData) = (first, second, weight, mean, std);
         return true;
 
@@ -184,10 +203,29 @@ public sealed class RoutingSlot : IDisposable
         }
     }
 
+    // Reads AllowedExperts ([E] bool) into _decodeAllowed (null = every expert), once per mask object; false for a mask
+    // the kernel does not read (another shape or device).
+    private bool DecodeAllowed()
+    {
+        var allowed = AllowedExperts;
+        if (allowed is null)
+        {
+            (_decodeAllowedOf, _decodeAllowed) = (null, null);
+            return true;
+        }
+        if (ReferenceEquals(allowed, _decodeAllowedOf)) return true;
+        if (allowed.device_type != DeviceType.CPU || allowed.dtype != ScalarType.Bool || allowed.ndim != 1 || allowed.shape[0] != _experts) return false;
+        _decodeAllowed = allowed.data<bool>().ToArray();
+        _decodeAllowedOf = allowed;
+        return true;
+    }
+
     // What CanDecode checked, for DecodeRoute: the state it read and the addresses it found.
     private ObserverState? _decodeState;
     private int _decodeVersion, _decodeBatch;
-    private Tensor? _decodeMean;
+    private Tensor? _decodeMean, _decodeAllowedOf;
+    private bool[]? _decodeAllowed;
+    private int[] _decodeHard = [];
     private nint _decodeFirst, _decodeSecond, _decodeWeight, _decodeMeanData, _decodeStdData;
 
     /// <summary>Largest top-k the decode kernel handles.</summary>
@@ -195,21 +233,57 @@ public sealed class RoutingSlot : IDisposable
 
     /// <summary>
     /// The decode kernel's routing (after <see cref="CanDecode"/>): for hidden [batch, hiddenSize] of one new token per
-    /// sequence, writes each sequence's k experts and weights to <paramref name="experts"/> / <paramref name="gates"/>
-    /// [batch, k] and returns k; a causal-mean router's running sum and count in the cache advance in place.
+    /// row, writes each row's k experts and weights to <paramref name="experts"/> / <paramref name="gates"/> [batch, k]
+    /// and returns k. Row b's routing state is sequence <paramref name="slots"/>[b] of the cache; a causal-mean router's
+    /// running sum and count there advance in place. Hard routing: each row's expert with weight 1 (k = 1).
     /// </summary>
-    internal unsafe int DecodeRoute(float* hidden, int batch, int hiddenSize, IInferenceCache cache, int[] experts, float[] gates)
+    internal unsafe int DecodeRoute(float* hidden, int batch, int hiddenSize, int[] slots, int[] experts, float[] gates)
+    {
+        int chosenK = Settings.Mode == RoutingMode.Hard ? 1 : Settings.TopK;
+        if (Settings.Mode == RoutingMode.Hard)
+        {
+            for (int b = 0; b < batch; b++)
+            {
+                experts[b] = _decodeHard[b];
+                gates[b] = 1f;
+            }
+        }
+        else
+        {
+            DecodeTopK(hidden, batch, hiddenSize, slots, experts, gates);
+        }
+        // Kept for serving's per-expert counts (Current is not updated by the kernel).
+        if (DecodedExperts.Length < batch * chosenK) DecodedExperts = new int[batch * chosenK];
+        Array.Copy(experts, DecodedExperts, batch * chosenK);
+        DecodedTopK = chosenK;
+        DecodedRows = batch;
+        return chosenK;
+    }
+
+    /// <summary>
+    /// The experts the decode kernel chose at its latest step, [<see cref="DecodedRows"/>, <see cref="DecodedTopK"/>];
+    /// <see cref="DecodedTopK"/> is 0 when the latest routing was <see cref="Route(BlockInput)"/> (then read <see cref="Current"/>).
+    /// </summary>
+    internal int[] DecodedExperts { get; private set; } = [];
+
+    internal int DecodedTopK { get; private set; }
+
+    internal int DecodedRows { get; private set; }
+
+    private unsafe void DecodeTopK(float* hidden, int batch, int hiddenSize, int[] slots, int[] experts, float[] gates)
     {
         int e = _experts, k = Settings.TopK;
         long features = _features;
+        bool[]? allowed = _decodeAllowed;
         Span<float> p = stackalloc float[e];
         var f = features <= 4096 ? stackalloc float[(int)features] : new float[features];
         for (int b = 0; b < batch; b++)
         {
             float* h = hidden + (long)b * hiddenSize;
+            long slot = slots[b];
             if (Granularity == RoutingGranularity.Sequence)
             {
-                float* stored = (float*)_decodeFirst + (long)b * e;
+                float* stored = (float*)_decodeFirst + slot * e;
                 for (int i = 0; i < e; i++) p[i] = stored[i];
             }
             else
@@ -217,8 +291,8 @@ public sealed class RoutingSlot : IDisposable
                 new ReadOnlySpan<float>(h, hiddenSize).CopyTo(f);
                 if (Input == RouterInput.CausalMean)
                 {
-                    float* sum = (float*)_decodeFirst + (long)b * hiddenSize;
-                    float* count = (float*)_decodeSecond + b;
+                    float* sum = (float*)_decodeFirst + slot * hiddenSize;
+                    float* count = (float*)_decodeSecond + slot;
                     *count += 1f;
                     float n = Math.Max(*count, 1f);
                     for (int i = 0; i < hiddenSize; i++)
@@ -237,6 +311,12 @@ public sealed class RoutingSlot : IDisposable
                 fixed (float* fp = f)
                     for (int i = 0; i < e; i++)
                     {
+                        // A restricted expert's logit is -inf (probability 0), as Route's masked_fill makes it.
+                        if (allowed is not null && !allowed[i])
+                        {
+                            p[i] = float.NegativeInfinity;
+                            continue;
+                        }
                         float logit = Models.Decoding.DecodeMath.Dot(w + i * features, fp, (int)features);
                         if (Settings.Temperature != 1.0) logit = (float)(logit / Settings.Temperature);
                         p[i] = logit;
@@ -264,7 +344,6 @@ public sealed class RoutingSlot : IDisposable
             if (Settings.Renormalize)
                 for (int j = 0; j < k; j++) gates[b * k + j] /= chosen;
         }
-        return k;
     }
 
     // p [B, T, E] → the decision of each row's decision position, repeated over T. With a cache, the first

@@ -1,3 +1,4 @@
+using LoraMixer.Models.Llama;
 using LoraMixer.Models.Modules;
 using static TorchSharp.torch;
 
@@ -5,18 +6,36 @@ namespace LoraMixer.Serving;
 
 /// <summary>
 /// The running requests of one model and routing, decoded together: one forward pass per step feeds every row its
-/// next token. A new request is prefilled alone (as <c>generate</c> does for one prompt) and joins at the next step:
-/// its keys and values are copied into a free row of a new batch cache, right-aligned to the batch's length with the
-/// positions before it masked (left padding; positions come from the mask), so rows of different lengths share
-/// one pass. A finished or cancelled row leaves at the next step, and the cache is rebuilt without it, as short as
-/// the longest remaining row (compaction). Models without a key/value cache (Mamba) run each row alone.
+/// next token. A new request is prefilled alone (as <c>generate</c> does for one prompt) and joins at the next step.
+/// On the C# decode kernel every row owns one sequence (slot) of a lane cache preallocated for several rows and
+/// positions: a joining row's prefilled keys and values are copied into a free slot, from position 0, a leaving row
+/// frees its slot, and the other rows are not touched; each row attends over its own positions, so no padding is
+/// computed. The cache grows geometrically (rows and positions) when full. When the kernel does not cover a step
+/// (another model family, a router it does not read), the lane moves its rows into one batch cache, right-aligned
+/// to the longest row with the positions before each shorter row masked (left padding), and runs the TorchSharp
+/// path, rebuilding that cache as rows join and leave, until the lane empties. Models without a key/value cache
+/// (Mamba) run each row alone.
 /// </summary>
 internal sealed class DecodeLane : IDisposable
 {
-    // Positions a batch cache grows by at a time (rebuilt, and compacted, when full).
+    // Positions a padded batch cache grows by at a time (rebuilt, and compacted, when full).
     private const int GrowthChunk = 256;
 
+    // Positions and rows a lane cache starts with (then doubled as needed).
+    private const int FirstPositions = 64, FirstSlots = 4;
+
     private readonly ServingMetrics _metrics;
+    private readonly LlamaForCausalLM? _kernelModel;
+
+    // Kernel mode: the lane cache and which of its slots hold a row.
+    private KvCache? _slots;
+    private bool[] _used = [];
+    private long[] _ids = [];
+    private int[] _rowSlots = [], _lengths = [];
+    private float[] _logits = [];
+
+    // Padded mode (TorchSharp path): the batch cache, its mask, and whether rows left since it was built.
+    private bool _paddedMode;
     private KvCache? _cache;
     private Tensor? _mask;
     private bool _padded, _dirty;
@@ -26,13 +45,15 @@ internal sealed class DecodeLane : IDisposable
         Runner = runner;
         Routing = routing;
         _metrics = metrics;
+        _kernelModel = runner.Model as LlamaForCausalLM;
+        _paddedMode = _kernelModel is null;
     }
 
     public ModelRunner Runner { get; }
 
     public LaneRouting Routing { get; }
 
-    /// <summary>Rows in the batch (in cache order).</summary>
+    /// <summary>Rows in the batch (each in its slot of the lane cache, or in batch-cache order in padded mode).</summary>
     public List<ServingRow> Rows { get; } = [];
 
     /// <summary>Prefilled rows waiting to join at the next step.</summary>
@@ -62,7 +83,11 @@ internal sealed class DecodeLane : IDisposable
     /// <summary>Takes <paramref name="row"/> out of the lane (finished or cancelled) and frees its own cache.</summary>
     public void Remove(ServingRow row)
     {
-        if (Rows.Remove(row)) _dirty = true;
+        if (Rows.Remove(row))
+        {
+            if (_paddedMode) _dirty = true;
+            else _used[row.BatchIndex] = false;
+        }
         else Joining.Remove(row);
         row.Dispose();
     }
@@ -73,9 +98,127 @@ internal sealed class DecodeLane : IDisposable
         if (Count == 0)
         {
             ReleaseBatch();
+            ReleaseSlots();
             return [];
         }
-        return Runner.Batched ? StepBatched() : StepAlone();
+        if (!Runner.Batched) return StepAlone();
+        if (!_paddedMode)
+        {
+            if (StepSlots() is { } done) return done;
+            // The kernel does not cover this step: from now on the rows share a padded batch cache.
+            _paddedMode = true;
+            Rebuild();
+            ReleaseSlots();
+        }
+        return StepBatched();
+    }
+
+    // One kernel step of every row in its own slot; null (nothing decoded) when the kernel does not cover it.
+    private List<ServingRow>? StepSlots()
+    {
+        foreach (var row in Joining) Place(row);
+        Joining.Clear();
+        int b = Rows.Count, vocab = Runner.Model.VocabSize;
+        Reserve(b, Rows.Max(r => r.CachedLength) + 1);
+        // The kernel's batch is the arrays' length (they change when rows join or leave).
+        if (_ids.Length != b) (_ids, _rowSlots, _lengths) = (new long[b], new int[b], new int[b]);
+        if (_logits.Length < b * vocab) _logits = new float[b * vocab];
+        var (ids, slots, lengths) = (_ids, _rowSlots, _lengths);
+        for (int i = 0; i < b; i++) (ids[i], slots[i], lengths[i]) = (Rows[i].NextToken, Rows[i].BatchIndex, Rows[i].CachedLength);
+        using (var scope = NewDisposeScope())
+        {
+            Runner.Apply(Routing, Routing.Mode == LaneRoutingMode.PerRowExpert ? Rows.Select(r => r.HardExpert!.Value).ToArray() : null);
+            if (!_kernelModel!.TryDecodeRows(ids, slots, lengths, _slots!, _logits)) return null;
+            Runner.CollectRouting(Routing, Rows, 1, _metrics);
+        }
+        var finished = new List<ServingRow>();
+        for (int i = 0; i < b; i++)
+        {
+            Rows[i].CachedLength++;
+            if (Rows[i].Accept(_logits.AsSpan(i * vocab, vocab), _metrics)) finished.Add(Rows[i]);
+        }
+        _metrics.RecordStep(b);
+        return finished;
+    }
+
+    // Copies a prefilled row's keys, values and routing state into a free slot of the lane cache and frees its own cache.
+    private void Place(ServingRow row)
+    {
+        var own = (KvCache)row.OwnCache!;
+        int len = row.CachedLength;
+        Reserve(Rows.Count + 1, len + 1);
+        var cache = _slots!;
+        int slot = Array.IndexOf(_used, false);
+        using (var scope = NewDisposeScope())
+        {
+            cache.CopyPositions(own, 0, own.Length - len, slot, 0, len);
+            var state = cache.ObserverState;
+            foreach (string key in own.ObserverState.Keys.Union(state.Keys).ToArray())
+            {
+                var source = own.ObserverState.Get(key);
+                var target = state.Get(key);
+                if (target is null)
+                {
+                    state.Set(key, zeros(new[] { cache.Batch }.Concat(source!.shape.Skip(1)).ToArray(), source.dtype, source.device));
+                    target = state.Get(key)!;
+                }
+                if (source is null) target[slot].zero_();
+                else target[slot].copy_(source[0]);
+            }
+        }
+        own.Dispose();
+        row.OwnCache = null;
+        row.BatchIndex = slot;
+        _used[slot] = true;
+        Rows.Add(row);
+    }
+
+    // Makes the lane cache hold at least `rows` rows and `positions` positions per row, doubling what it lacks
+    // (positions up to the model's limit) and copying the rows it holds.
+    private void Reserve(int rows, int positions)
+    {
+        var old = _slots;
+        if (old is not null && old.Batch >= rows && old.Capacity >= positions) return;
+        int slotCount = (int)(old?.Batch ?? 0), capacity = old?.Capacity ?? 0;
+        if (slotCount < rows) slotCount = Math.Max(FirstSlots, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)rows));
+        if (capacity < positions)
+        {
+            capacity = Math.Max(FirstPositions, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)positions));
+            capacity = Math.Max(positions, Math.Min(capacity, Runner.Model.MaxPositionEmbeddings));
+        }
+        var cache = (KvCache)Runner.Model.CreateCache(slotCount, capacity);
+        try
+        {
+            using var scope = NewDisposeScope();
+            if (old is not null)
+            {
+                foreach (var row in Rows) cache.CopyPositions(old, row.BatchIndex, 0, row.BatchIndex, 0, row.CachedLength);
+                foreach (string key in old.ObserverState.Keys)
+                {
+                    var source = old.ObserverState.Get(key)!;
+                    var grown = zeros(new[] { (long)slotCount }.Concat(source.shape.Skip(1)).ToArray(), source.dtype, source.device);
+                    grown.narrow(0, 0, source.shape[0]).copy_(source);
+                    cache.ObserverState.Set(key, grown);
+                }
+            }
+        }
+        catch
+        {
+            cache.Dispose();
+            throw;
+        }
+        old?.Dispose();
+        _slots = cache;
+        var used = new bool[slotCount];
+        _used.CopyTo(used, 0);
+        _used = used;
+    }
+
+    private void ReleaseSlots()
+    {
+        _slots?.Dispose();
+        _slots = null;
+        Array.Clear(_used);
     }
 
     private List<ServingRow> StepAlone()
@@ -144,12 +287,15 @@ internal sealed class DecodeLane : IDisposable
         try
         {
             using var scope = NewDisposeScope();
-            var sources = all.Select(r => r.OwnCache is KvCache c ? (Cache: c, Row: 0L) : (Cache: _cache!, Row: (long)r.BatchIndex)).ToArray();
+            // A row's positions end at its own cache's length, or the padded batch cache's; they start at 0 in a lane cache slot.
+            var sources = all.Select(r => r.OwnCache is KvCache c ? (Cache: c, Row: 0L, End: c.Length)
+                : _slots is { } s ? (Cache: s, Row: (long)r.BatchIndex, End: r.CachedLength)
+                : (Cache: _cache!, Row: (long)r.BatchIndex, End: _cache!.Length)).ToArray();
             for (int i = 0; i < all.Count; i++)
             {
-                var (source, sourceRow) = sources[i];
+                var (source, sourceRow, end) = sources[i];
                 int len = all[i].CachedLength;
-                cache.CopyPositions(source, sourceRow, source.Length - len, i, length - len, len);
+                cache.CopyPositions(source, sourceRow, end - len, i, length - len, len);
             }
             foreach (string key in sources.SelectMany(s => s.Cache.ObserverState.Keys).Distinct().ToArray())
             {
@@ -204,6 +350,7 @@ internal sealed class DecodeLane : IDisposable
     public void Dispose()
     {
         ReleaseBatch();
+        ReleaseSlots();
         foreach (var row in Rows.Concat(Joining)) row.Dispose();
     }
 }

@@ -110,11 +110,21 @@ internal sealed class ModelRunner : IDisposable
         var layerCounts = new long[_expertNames.Length];
         foreach (var s in slots)
         {
-            var indices = s.Current.TopIndices;
-            if (indices is null) continue;
             long[] chosen;
-            using (var cpu = indices.cpu()) chosen = cpu.data<long>().ToArray();
-            int k = (int)indices.shape[1];
+            int k;
+            if (s.DecodedTopK > 0)
+            {
+                // The decode kernel's choices (it leaves Current as the last TorchSharp pass set it).
+                k = s.DecodedTopK;
+                chosen = Array.ConvertAll(s.DecodedExperts[..(s.DecodedRows * k)], e => (long)e);
+            }
+            else
+            {
+                var indices = s.Current.TopIndices;
+                if (indices is null) continue;
+                using (var cpu = indices.cpu()) chosen = cpu.data<long>().ToArray();
+                k = (int)indices.shape[1];
+            }
             Array.Clear(layerCounts);
             for (int r = 0; r < rows.Count; r++)
             {

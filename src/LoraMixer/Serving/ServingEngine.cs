@@ -5,6 +5,7 @@ using LoraMixer.Generation;
 using LoraMixer.Lora;
 using LoraMixer.Mixing;
 using LoraMixer.Models;
+using LoraMixer.Models.Llama;
 using LoraMixer.Runtime;
 using LoraMixer.Tokenization;
 using static TorchSharp.torch;
@@ -178,6 +179,8 @@ public sealed class ServingEngine : IDisposable
                 models[name] = (info, runner);
                 order.Add(info);
             }
+            foreach (var runner in runners)
+                if (runner.Model is LlamaForCausalLM llama) llama.UseDecodeKernel = options.UseDecodeKernel;
             int context = baseModel.MaxPositionEmbeddings >= (1 << 20) ? DefaultUnboundedContext : baseModel.MaxPositionEmbeddings;
             if (!runners[0].Batched)
                 log?.Invoke($"{baseId} has no key/value cache (a state-space model): requests run side by side, one sequence per forward pass");

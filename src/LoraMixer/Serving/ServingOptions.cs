@@ -30,6 +30,12 @@ public sealed record ServingOptions
     /// </summary>
     public TimeSpan StepInterval { get; init; } = TimeSpan.Zero;
 
+    /// <summary>
+    /// Whether Llama-family models decode (and prefill short prompts) on the C# decode kernel, the default; false runs
+    /// every step through the TorchSharp modules (the reference path, for diagnosis).
+    /// </summary>
+    public bool UseDecodeKernel { get; init; } = true;
+
     /// <summary>Device of the weights ("cpu", "cuda", "cuda:N").</summary>
     public string Device { get; init; } = "cpu";
 

@@ -134,4 +134,87 @@ public sealed class DecodeKernelTests
         var steps = Enumerable.Range(0, 8).Select(i => new long[] { 30 + i }).ToArray();
         AssertKernelMatchesReference(model, new long[,] { { 1, 2, 3 } }, null, steps, "unmerged LoRA");
     }
+
+    [Theory]
+    [InlineData(RoutingGranularity.Token)]
+    [InlineData(RoutingGranularity.Sequence)]
+    public void Kernel_decoding_of_a_mixer_restricted_to_some_experts_matches_the_torchsharp_path(RoutingGranularity granularity)
+    {
+        using var model = LlamaLoader.Load(ReferenceFixture.Load("tiny-llama").Dir);
+        using var mixer = MixerCachedDecodingTests.RandomMixer(model, "tiny-llama", RouterInput.CausalMean, RouterInputNorm.Standardize, granularity, experts: 4);
+        // Serving's lora_mixer.experts: expert 1 may not be chosen (top-2 of the other three).
+        using var allowed = tensor(new[] { true, false, true, true });
+        foreach (var slot in mixer.Slots) slot.AllowedExperts = allowed;
+        var prompt = new long[,] { { 0, 0, 1, 17, 40 }, { 1, 9, 22, 31, 5 } };
+        var mask = new long[,] { { 0, 0, 1, 1, 1 }, { 1, 1, 1, 1, 1 } };
+        var steps = Enumerable.Range(0, 10).Select(i => new long[] { (i * 29 + 3) % 128, (i * 11 + 50) % 128 }).ToArray();
+        var reference = Decode(model, kernel: false, prompt, mask, steps);
+        var kernel = Decode(model, kernel: true, prompt, mask, steps);
+        float diff = MaxAbsDiff(reference, kernel);
+        Assert.True(diff < Tolerance, $"{granularity}: max |diff| = {diff}");
+        // The restriction matters: without it the same decode gives other logits.
+        foreach (var slot in mixer.Slots) slot.AllowedExperts = null;
+        Assert.True(MaxAbsDiff(reference, Decode(model, kernel: true, prompt, mask, steps)) > 1e-3f);
+    }
+
+    [Fact]
+    public void Kernel_decoding_with_hard_routing_to_one_expert_per_row_matches_the_torchsharp_path()
+    {
+        using var model = LlamaLoader.Load(ReferenceFixture.Load("tiny-llama").Dir);
+        using var mixer = MixerCachedDecodingTests.RandomMixer(model, "tiny-llama", RouterInput.Token, RouterInputNorm.None);
+        // Serving's adapter lanes: each row forced to its own expert.
+        mixer.SetRouting(new RoutingSettings(RoutingMode.Hard));
+        using var experts = tensor(new long[] { 2, 0, 1 });
+        mixer.SetHardExperts(experts);
+        var prompt = new long[,] { { 0, 1, 17, 40 }, { 1, 9, 22, 31 }, { 1, 9, 22, 31 } };
+        var mask = new long[,] { { 0, 1, 1, 1 }, { 1, 1, 1, 1 }, { 1, 1, 1, 1 } };
+        var steps = Enumerable.Range(0, 8).Select(i => new long[] { (i * 29 + 3) % 128, (i * 11 + 50) % 128, (i * 11 + 50) % 128 }).ToArray();
+        var reference = Decode(model, kernel: false, prompt, mask, steps);
+        var kernel = Decode(model, kernel: true, prompt, mask, steps);
+        float diff = MaxAbsDiff(reference, kernel);
+        Assert.True(diff < Tolerance, $"max |diff| = {diff}");
+        // Rows 1 and 2 read the same tokens under different experts, so their logits differ.
+        int vocab = model.Config.VocabSize;
+        Assert.True(kernel[^1].Skip(vocab).Take(vocab).Zip(kernel[^1].Skip(2 * vocab)).Max(p => Math.Abs(p.First - p.Second)) > 1e-3f);
+    }
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void Kernel_prefill_of_a_short_prompt_matches_the_torchsharp_path(string name)
+    {
+        using var model = LlamaLoader.Load(ReferenceFixture.Load(name).Dir);
+        var prompt = new long[,] { { 1, 40, 41, 42, 7, 9, 12, 3, 30 } };
+        float[] Prefill(bool kernel)
+        {
+            model.UseDecodeKernel = kernel;
+            using var noGrad = no_grad();
+            using var cache = model.CreateCache(1, 16);
+            using var scope = NewDisposeScope();
+            return model.Forward(tensor(prompt), null, cache, lastPositionOnly: true).data<float>().ToArray();
+        }
+        long before = model.DecodeKernelPrefills;
+        var reference = Prefill(kernel: false);
+        var kernel = Prefill(kernel: true);
+        model.UseDecodeKernel = true;
+        Assert.Equal(before + 1, model.DecodeKernelPrefills);
+        float diff = MaxAbsDiff([reference], [kernel]);
+        Assert.True(diff < Tolerance, $"{name}: max |diff| = {diff}");
+    }
+
+    [Fact]
+    public void Kernel_prefill_and_decoding_of_a_token_routed_mixer_with_restricted_experts_match_the_torchsharp_path()
+    {
+        using var model = LlamaLoader.Load(ReferenceFixture.Load("tiny-llama").Dir);
+        using var mixer = MixerCachedDecodingTests.RandomMixer(model, "tiny-llama", RouterInput.Token, RouterInputNorm.Standardize, experts: 4);
+        using var allowed = tensor(new[] { true, true, false, true });
+        foreach (var slot in mixer.Slots) slot.AllowedExperts = allowed;
+        var prompt = new long[,] { { 1, 9, 22, 31, 5, 17, 40 } };
+        var steps = Enumerable.Range(0, 10).Select(i => new long[] { (i * 29 + 3) % 128 }).ToArray();
+        var reference = Decode(model, kernel: false, prompt, null, steps);
+        long prefills = model.DecodeKernelPrefills;
+        var kernel = Decode(model, kernel: true, prompt, null, steps);
+        Assert.Equal(prefills + 1, model.DecodeKernelPrefills);
+        float diff = MaxAbsDiff(reference, kernel);
+        Assert.True(diff < Tolerance, $"max |diff| = {diff}");
+    }
 }

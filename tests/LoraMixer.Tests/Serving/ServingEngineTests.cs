@@ -33,6 +33,52 @@ public sealed class ServingEngineTests
     }
 
     [Fact]
+    public async Task Rows_that_join_and_leave_mid_stream_in_reused_slots_equal_generate()
+    {
+        // Two running rows at most: every later request joins when one leaves, in the slot it freed, while the
+        // other row keeps decoding; lengths differ (prompts and max tokens) and some run past the lane cache's
+        // first 64 positions, so the cache grows while rows run.
+        using var engine = ServingEngine.Load(new ServingOptions { ModelDir = ServingFixtures.Llama, MaxBatch = 2 });
+        string model = engine.Models[0].Id;
+        var jobs = Enumerable.Range(0, 7).Select(i => (Prompt: ServingFixtures.Prompts[i % ServingFixtures.Prompts.Length], Tokens: 5 + (i * 23) % 70)).ToArray();
+        var handles = new List<GenerationHandle>();
+        foreach (var (prompt, tokens) in jobs)
+        {
+            handles.Add(engine.Submit(new GenerationRequest(model, engine.EncodePrompt(prompt), ServingFixtures.Greedy(tokens))));
+            await Task.Delay(3);
+        }
+        var results = await Task.WhenAll(handles.Select(h => h.CompleteAsync()));
+        for (int i = 0; i < jobs.Length; i++)
+        {
+            var expected = ServingFixtures.Generate(ServingFixtures.Llama, jobs[i].Prompt, ServingFixtures.Greedy(jobs[i].Tokens));
+            Assert.True(expected.Text == results[i].Text, $"request {i} ({jobs[i].Tokens} tokens): expected '{expected.Text}', served '{results[i].Text}'");
+            Assert.Equal(jobs[i].Tokens, results[i].Summary.CompletionTokens);
+        }
+    }
+
+    [Fact]
+    public async Task Without_the_decode_kernel_rows_share_a_padded_batch_and_equal_generate_on_the_torchsharp_path()
+    {
+        // The lane's other mode: the first step finds the kernel off, moves its rows out of their slots into one
+        // left-padded batch cache, and rebuilds it as rows join and leave.
+        using var engine = ServingEngine.Load(new ServingOptions { ModelDir = ServingFixtures.Llama, MaxBatch = 2, UseDecodeKernel = false });
+        string model = engine.Models[0].Id;
+        var jobs = Enumerable.Range(0, 5).Select(i => (Prompt: ServingFixtures.Prompts[i % ServingFixtures.Prompts.Length], Tokens: 4 + (i * 7) % 15)).ToArray();
+        var handles = new List<GenerationHandle>();
+        foreach (var (prompt, tokens) in jobs)
+        {
+            handles.Add(engine.Submit(new GenerationRequest(model, engine.EncodePrompt(prompt), ServingFixtures.Greedy(tokens))));
+            await Task.Delay(3);
+        }
+        var results = await Task.WhenAll(handles.Select(h => h.CompleteAsync()));
+        for (int i = 0; i < jobs.Length; i++)
+        {
+            var expected = ServingFixtures.Generate(ServingFixtures.Llama, jobs[i].Prompt, ServingFixtures.Greedy(jobs[i].Tokens), kernel: false);
+            Assert.True(expected.Text == results[i].Text, $"request {i}: expected '{expected.Text}', served '{results[i].Text}'");
+        }
+    }
+
+    [Fact]
     public async Task Requests_for_different_adapters_share_a_batch_and_equal_generate_with_the_adapter_merged()
     {
         var options = ServingFixtures.Greedy(20);

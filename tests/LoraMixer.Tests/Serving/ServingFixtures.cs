@@ -3,6 +3,7 @@ using LoraMixer.Generation;
 using LoraMixer.Lora;
 using LoraMixer.Mixing;
 using LoraMixer.Models;
+using LoraMixer.Models.Llama;
 using LoraMixer.Tokenization;
 
 namespace LoraMixer.Tests.Serving;
@@ -48,7 +49,7 @@ internal static class ServingFixtures
 
     /// <summary>What <c>generate</c> produces for one prompt, optionally with an adapter merged or a mixer attached.</summary>
     public static GenerationResult Generate(string modelDir, string prompt, GenerationOptions options, string? adapter = null, string? mixer = null,
-        Action<LoraMixerModel>? configure = null, IReadOnlyList<int>? promptIds = null, IEnumerable<int>? extraEos = null)
+        Action<LoraMixerModel>? configure = null, IReadOnlyList<int>? promptIds = null, IEnumerable<int>? extraEos = null, bool kernel = true)
     {
         // On a thread of its own, like the CLI's main thread (decoding on xunit's test thread is several times slower).
         GenerationResult? result = null;
@@ -57,7 +58,7 @@ internal static class ServingFixtures
         {
             try
             {
-                result = GenerateHere(modelDir, prompt, options, adapter, mixer, configure, promptIds, extraEos);
+                result = GenerateHere(modelDir, prompt, options, adapter, mixer, configure, promptIds, extraEos, kernel);
             }
             catch (Exception e)
             {
@@ -71,9 +72,10 @@ internal static class ServingFixtures
     }
 
     private static GenerationResult GenerateHere(string modelDir, string prompt, GenerationOptions options, string? adapter, string? mixer,
-        Action<LoraMixerModel>? configure, IReadOnlyList<int>? promptIds, IEnumerable<int>? extraEos)
+        Action<LoraMixerModel>? configure, IReadOnlyList<int>? promptIds, IEnumerable<int>? extraEos, bool kernel)
     {
         using var model = ModelLoader.LoadCausalLM(modelDir);
+        if (model is LlamaForCausalLM llama) llama.UseDecodeKernel = kernel;
         LoraMixerModel? attached = null;
         try
         {

@@ -85,7 +85,9 @@ internal static unsafe class DecodeMath
         });
     }
 
-    // Rows [r0, r1) of one projection, four rows at a time so that each load of x feeds four products.
+    // Rows [r0, r1) of one projection, four rows at a time so that each load of x feeds four products, and two
+    // vectors of the batch at a time so that each load of a weight row feeds two. Every product keeps its own
+    // accumulator over the same order of elements, so a row's result does not depend on the batch around it.
     private static void Rows(in Projection p, float* x, int n, int batch, int r0, int r1)
     {
         float* w = (float*)p.Weight, bias = (float*)p.Bias, y = (float*)p.Output;
@@ -93,7 +95,40 @@ internal static unsafe class DecodeMath
         for (; r <= r1 - 4; r += 4)
         {
             float* w0 = w + (long)r * n, w1 = w0 + n, w2 = w1 + n, w3 = w2 + n;
-            for (int b = 0; b < batch; b++)
+            int b = 0;
+            for (; b <= batch - 2; b += 2)
+            {
+                float* xa = x + (long)b * n, xc = xa + n;
+                var a0 = Vector256<float>.Zero;
+                var a1 = Vector256<float>.Zero;
+                var a2 = Vector256<float>.Zero;
+                var a3 = Vector256<float>.Zero;
+                var c0 = Vector256<float>.Zero;
+                var c1 = Vector256<float>.Zero;
+                var c2 = Vector256<float>.Zero;
+                var c3 = Vector256<float>.Zero;
+                int i = 0;
+                for (; i <= n - 8; i += 8)
+                {
+                    var xv = Vector256.Load(xa + i);
+                    var xu = Vector256.Load(xc + i);
+                    var v0 = Vector256.Load(w0 + i);
+                    var v1 = Vector256.Load(w1 + i);
+                    var v2 = Vector256.Load(w2 + i);
+                    var v3 = Vector256.Load(w3 + i);
+                    a0 = MulAdd(v0, xv, a0);
+                    a1 = MulAdd(v1, xv, a1);
+                    a2 = MulAdd(v2, xv, a2);
+                    a3 = MulAdd(v3, xv, a3);
+                    c0 = MulAdd(v0, xu, c0);
+                    c1 = MulAdd(v1, xu, c1);
+                    c2 = MulAdd(v2, xu, c2);
+                    c3 = MulAdd(v3, xu, c3);
+                }
+                Finish(p, w0, xa, n, i, b, r, a0, a1, a2, a3);
+                Finish(p, w0, xc, n, i, b + 1, r, c0, c1, c2, c3);
+            }
+            for (; b < batch; b++)
             {
                 float* xb = x + (long)b * n;
                 var s0 = Vector256<float>.Zero;
@@ -109,17 +144,7 @@ internal static unsafe class DecodeMath
                     s2 = MulAdd(Vector256.Load(w2 + i), xv, s2);
                     s3 = MulAdd(Vector256.Load(w3 + i), xv, s3);
                 }
-                float d0 = Vector256.Sum(s0), d1 = Vector256.Sum(s1), d2 = Vector256.Sum(s2), d3 = Vector256.Sum(s3);
-                for (; i < n; i++)
-                {
-                    d0 += w0[i] * xb[i];
-                    d1 += w1[i] * xb[i];
-                    d2 += w2[i] * xb[i];
-                    d3 += w3[i] * xb[i];
-                }
-                float* yb = y + (long)b * p.OutputStride + r;
-                if (bias != null) { d0 += bias[r]; d1 += bias[r + 1]; d2 += bias[r + 2]; d3 += bias[r + 3]; }
-                yb[0] = d0; yb[1] = d1; yb[2] = d2; yb[3] = d3;
+                Finish(p, w0, xb, n, i, b, r, s0, s1, s2, s3);
             }
         }
         for (; r < r1; r++)
@@ -128,6 +153,25 @@ internal static unsafe class DecodeMath
             for (int b = 0; b < batch; b++)
                 y[(long)b * p.OutputStride + r] = Dot(wr, x + (long)b * n, n) + (bias != null ? bias[r] : 0f);
         }
+    }
+
+    // The four sums of rows r..r+3 with vector xb (rows of n floats from w0): horizontal sums, the tail from element i, bias.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Finish(in Projection p, float* w0, float* xb, int n, int i, int b, int r,
+        Vector256<float> s0, Vector256<float> s1, Vector256<float> s2, Vector256<float> s3)
+    {
+        float* w1 = w0 + n, w2 = w1 + n, w3 = w2 + n, bias = (float*)p.Bias;
+        float d0 = Vector256.Sum(s0), d1 = Vector256.Sum(s1), d2 = Vector256.Sum(s2), d3 = Vector256.Sum(s3);
+        for (; i < n; i++)
+        {
+            d0 += w0[i] * xb[i];
+            d1 += w1[i] * xb[i];
+            d2 += w2[i] * xb[i];
+            d3 += w3[i] * xb[i];
+        }
+        float* yb = (float*)p.Output + (long)b * p.OutputStride + r;
+        if (bias != null) { d0 += bias[r]; d1 += bias[r + 1]; d2 += bias[r + 2]; d3 += bias[r + 3]; }
+        yb[0] = d0; yb[1] = d1; yb[2] = d2; yb[3] = d3;
     }
 }
 

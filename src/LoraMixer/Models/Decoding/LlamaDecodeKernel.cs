@@ -15,7 +15,7 @@ namespace LoraMixer.Models.Decoding;
 /// and values into the model's <see cref="KvCache"/> and reads the attention mask exactly as the TorchSharp
 /// path does (positions from its cumulative sum, masked keys ignored), so both paths can alternate on one cache.
 /// It also runs LoRA adapters (merged or not) and LoRA-Mixer projections with their block router at inference
-/// (top-k); MixLoRA, other observers, and anything else it does not cover keep the TorchSharp path.
+/// (top-k, optionally restricted to some experts, or hard routing to one expert per row); MixLoRA, other observers, and anything else it does not cover keep the TorchSharp path.
 /// </summary>
 internal sealed unsafe class LlamaDecodeKernel
 {
@@ -70,20 +70,92 @@ internal sealed unsafe class LlamaDecodeKernel
         foreach (long id in ids)
             if (id < 0 || id >= _config.VocabSize) return null;
 
-        var ws = _workspace is { } w && w.Batch == batch && w.Length >= length ? w : (_workspace = new Workspace(_config, batch, Math.Max(length, cache.Capacity)));
+        var ws = WorkspaceFor(batch, Math.Max(length, cache.Capacity));
         int workers = Math.Max(1, get_num_threads());
         var logits = empty(new long[] { batch, 1, _config.VocabSize });
-        Step(layers, _keys!, _values!, (float*)embed, (float*)finalNorm, (float*)head, ids, mask, past, cache.Capacity, cache, ws, (float*)NativeData.Of(logits), workers);
+        var slots = new int[batch];
+        var pasts = new int[batch];
+        for (int b = 0; b < batch; b++) (slots[b], pasts[b]) = (b, past);
+        Step(layers, _keys!, _values!, (float*)embed, (float*)finalNorm, (float*)head, ids, mask, length, slots, pasts, cache.Capacity, cache, ws,
+            (float*)NativeData.Of(logits), workers);
         cache.Advance(1);
         return logits;
     }
 
-    private void Step(LayerWeights[] layers, nint[] keyMemory, nint[] valueMemory, float* embed, float* finalNorm, float* head, long[] ids, long[]? mask, int past,
-        int capacity, KvCache cache, Workspace ws, float* logits, int workers)
+    /// <summary>Longest prompt <see cref="TryPrefill"/> runs (its scratch memory grows with the prompt, its products are not blocked).</summary>
+    public const int MaxPrefillTokens = 64;
+
+    /// <summary>
+    /// Logits [1, 1, vocab] of the last of the tokens ids [1, T] (a short prompt, 2 ≤ T ≤ <see cref="MaxPrefillTokens"/>,
+    /// no padding) after what <paramref name="cache"/> holds, or null when the kernel does not cover it. Its T positions
+    /// run as one batch of T rows on the one sequence, row t at position Length + t: each layer stores every row's key and
+    /// value before any row attends, and row t attends to the positions up to its own, which is causal attention.
+    /// </summary>
+    public Tensor? TryPrefill(Tensor inputIds, KvCache cache)
+    {
+        if (inputIds.ndim != 2 || inputIds.shape[0] != 1 || inputIds.shape[1] < 2 || inputIds.shape[1] > MaxPrefillTokens) return null;
+        if (_model.Device.type != DeviceType.CPU || is_grad_enabled() || cache.Batch != 1) return null;
+        if (inputIds.dtype != ScalarType.Int64 && inputIds.dtype != ScalarType.Int32) return null;
+        int tokens = (int)inputIds.shape[1], past = cache.Length, length = past + tokens;
+        if (length > cache.Capacity || length > _config.MaxPositionEmbeddings) return null;
+        long[] ids;
+        using (var scope = NewDisposeScope())
+            ids = inputIds.to_type(ScalarType.Int64).contiguous().data<long>().ToArray();
+        foreach (long id in ids)
+            if (id < 0 || id >= _config.VocabSize) return null;
+        if (!Prepare(cache, tokens)) return null;
+        var ws = WorkspaceFor(tokens, Math.Max(length, cache.Capacity));
+        int workers = Math.Max(1, get_num_threads());
+        var slots = new int[tokens];
+        var pasts = new int[tokens];
+        for (int t = 0; t < tokens; t++) pasts[t] = past + t;
+        var logits = empty(new long[] { 1, 1, _config.VocabSize });
+        Step(_layers!, _keys!, _values!, (float*)_embed, (float*)_finalNorm, (float*)_head, ids, null, 0, slots, pasts, cache.Capacity, cache, ws,
+            (float*)NativeData.Of(logits), workers, lastRowOnly: true);
+        cache.Advance(tokens);
+        return logits;
+    }
+
+    /// <summary>
+    /// One new token per row where every row keeps its own positions: row b is sequence <paramref name="slots"/>[b] of
+    /// <paramref name="cache"/> (its batch index), which holds <paramref name="lengths"/>[b] positions from position 0
+    /// (no padding); the new key and value go to position lengths[b] and the token's position is lengths[b]. The
+    /// cache's own <see cref="KvCache.Length"/> is neither read nor advanced. Writes logits [batch, vocab] to
+    /// <paramref name="logits"/>; false when the kernel does not apply (then nothing has changed).
+    /// </summary>
+    public bool TryForwardRows(long[] ids, int[] slots, int[] lengths, KvCache cache, float[] logits)
+    {
+        int batch = ids.Length;
+        if (batch < 1 || slots.Length != batch || lengths.Length != batch || logits.Length < (long)batch * _config.VocabSize) return false;
+        if (_model.Device.type != DeviceType.CPU || is_grad_enabled()) return false;
+        int longest = 0;
+        for (int b = 0; b < batch; b++)
+        {
+            if (slots[b] < 0 || slots[b] >= cache.Batch || lengths[b] < 0 || lengths[b] + 1 > cache.Capacity) return false;
+            if (lengths[b] + 1 > _config.MaxPositionEmbeddings || ids[b] < 0 || ids[b] >= _config.VocabSize) return false;
+            longest = Math.Max(longest, lengths[b] + 1);
+        }
+        if (!Prepare(cache, batch)) return false;
+        var ws = WorkspaceFor(batch, Math.Max(longest, cache.Capacity));
+        int workers = Math.Max(1, get_num_threads());
+        fixed (float* output = logits)
+            Step(_layers!, _keys!, _values!, (float*)_embed, (float*)_finalNorm, (float*)_head, ids, null, 0, slots, lengths, cache.Capacity, cache, ws,
+                output, workers);
+        return true;
+    }
+
+    // A workspace of more rows serves fewer (every buffer is addressed row by row from its start), so a batch that
+    // shrinks and grows again (serving) reuses it.
+    private Workspace WorkspaceFor(int batch, int length) =>
+        _workspace is { } w && w.Batch >= batch && w.Length >= length ? w : (_workspace = new Workspace(_config, batch, length));
+
+    // Row b: cache sequence slots[b], pasts[b] stored positions before the new one; mask [batch, maskStride] (left padding) or null.
+    private void Step(LayerWeights[] layers, nint[] keyMemory, nint[] valueMemory, float* embed, float* finalNorm, float* head, long[] ids, long[]? mask,
+        int maskStride, int[] slots, int[] pasts, int capacity, KvCache cache, Workspace ws, float* logits, int workers, bool lastRowOnly = false)
     {
         var c = _config;
         int batch = ids.Length, hidden = c.HiddenSize, heads = c.NumAttentionHeads, kvHeads = c.NumKeyValueHeads, d = c.HeadDim;
-        int qDim = heads * d, kvDim = kvHeads * d, inter = c.IntermediateSize, length = past + 1;
+        int qDim = heads * d, kvDim = kvHeads * d, inter = c.IntermediateSize;
         float eps = (float)c.RmsNormEps;
         float* x = ws.X, xn = ws.Normed, q = ws.Q, k = ws.K, v = ws.V, attn = ws.Attended, gate = ws.Gate, up = ws.Up, cos = ws.Cos, sin = ws.Sin;
 
@@ -91,11 +163,11 @@ internal sealed unsafe class LlamaDecodeKernel
         {
             Buffer.MemoryCopy(embed + ids[b] * hidden, x + (long)b * hidden, hidden * sizeof(float), hidden * sizeof(float));
             // Position of the new token: the number of real tokens before it (HF: cumsum(mask) - 1), else the cache length.
-            int position = past;
+            int position = pasts[b];
             if (mask is not null)
             {
                 position = -1;
-                for (int s = 0; s < length; s++) position += (int)mask[(long)b * length + s];
+                for (int s = 0; s <= pasts[b]; s++) position += (int)mask[(long)b * maskStride + s];
             }
             for (int i = 0; i < d / 2; i++)
             {
@@ -114,7 +186,7 @@ internal sealed unsafe class LlamaDecodeKernel
             var layer = layers[li];
             for (int b = 0; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, (float*)layer.InputNorm, xn + (long)b * hidden, hidden, eps);
             // Serial attention routing: one decision per sequence from the block's normalised input, for every mixed projection.
-            if (layer.Router is { } router) topK = router.DecodeRoute(xn, batch, hidden, cache, ws.Experts, ws.Gates);
+            if (layer.Router is { } router) topK = router.DecodeRoute(xn, batch, hidden, slots, ws.Experts, ws.Gates);
             qkv[0] = layer.Q.Into(q, qDim);
             qkv[1] = layer.K.Into(k, kvDim);
             qkv[2] = layer.V.Into(v, kvDim);
@@ -132,12 +204,12 @@ internal sealed unsafe class LlamaDecodeKernel
                 {
                     float* kh = k + (long)b * kvDim + h * d;
                     Rotate(kh, cb, sb, d);
-                    long slot = (((long)b * kvHeads + h) * capacity + past) * d;
+                    long slot = (((long)slots[b] * kvHeads + h) * capacity + pasts[b]) * d;
                     Buffer.MemoryCopy(kh, keys + slot, d * sizeof(float), d * sizeof(float));
                     Buffer.MemoryCopy(v + (long)b * kvDim + h * d, values + slot, d * sizeof(float), d * sizeof(float));
                 }
             }
-            Attend(q, keys, values, attn, mask, batch, length, capacity, ws.Scores, ws.Length, workers);
+            Attend(q, keys, values, attn, mask, maskStride, slots, pasts, batch, capacity, ws.Scores, ws.Length, workers);
 
             one[0] = layer.O.Into(xn, hidden);
             DecodeMath.MatMul(one, attn, qDim, batch, workers);
@@ -161,9 +233,11 @@ internal sealed unsafe class LlamaDecodeKernel
             for (long i = 0; i < (long)batch * hidden; i++) x[i] += xn[i];
         }
 
-        for (int b = 0; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, finalNorm, xn + (long)b * hidden, hidden, eps);
+        // Logits of every row, or (a prefill) of the last row only.
+        int first = lastRowOnly ? batch - 1 : 0;
+        for (int b = first; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, finalNorm, xn + (long)b * hidden, hidden, eps);
         one[0] = new Projection((nint)head, 0, c.VocabSize, (nint)logits, c.VocabSize);
-        DecodeMath.MatMul(one, xn, hidden, batch, workers);
+        DecodeMath.MatMul(one, xn + (long)first * hidden, hidden, batch - first, workers);
     }
 
     // HF rotate_half: dimension i pairs with i + d/2.
@@ -178,9 +252,9 @@ internal sealed unsafe class LlamaDecodeKernel
         }
     }
 
-    // softmax(q kᵀ/√d + mask) v per sequence and query head, over the cache's first `length` positions.
-    private void Attend(float* q, float* keys, float* values, float* output, long[]? mask, int batch, int length, int capacity,
-        float* scores, int scoreStride, int workers)
+    // softmax(q kᵀ/√d + mask) v per row and query head, over the first pasts[b] + 1 positions of the row's cache sequence.
+    private void Attend(float* q, float* keys, float* values, float* output, long[]? mask, int maskStride, int[] slots, int[] pasts, int batch,
+        int capacity, float* scores, int scoreStride, int workers)
     {
         var c = _config;
         int heads = c.NumAttentionHeads, kvHeads = c.NumKeyValueHeads, d = c.HeadDim, group = heads / kvHeads;
@@ -188,15 +262,15 @@ internal sealed unsafe class LlamaDecodeKernel
         nint qs = (nint)q, ks = (nint)keys, vs = (nint)values, os = (nint)output, ss = (nint)scores;
         void One(int job)
         {
-            int b = job / heads, h = job % heads, kvh = h / group;
+            int b = job / heads, h = job % heads, kvh = h / group, length = pasts[b] + 1;
             float* qh = (float*)qs + ((long)b * heads + h) * d;
-            float* kb = (float*)ks + ((long)b * kvHeads + kvh) * capacity * d;
-            float* vb = (float*)vs + ((long)b * kvHeads + kvh) * capacity * d;
+            float* kb = (float*)ks + ((long)slots[b] * kvHeads + kvh) * capacity * d;
+            float* vb = (float*)vs + ((long)slots[b] * kvHeads + kvh) * capacity * d;
             float* sc = (float*)ss + (long)job * scoreStride;
             float max = float.NegativeInfinity;
             for (int s = 0; s < length; s++)
             {
-                if (mask is not null && mask[(long)b * length + s] == 0) { sc[s] = float.NegativeInfinity; continue; }
+                if (mask is not null && mask[(long)b * maskStride + s] == 0) { sc[s] = float.NegativeInfinity; continue; }
                 float score = DecodeMath.Dot(qh, kb + (long)s * d, d) * scale;
                 sc[s] = score;
                 if (score > max) max = score;
@@ -215,7 +289,9 @@ internal sealed unsafe class LlamaDecodeKernel
                 if (sc[s] != 0f) DecodeMath.AddScaled(oh, vb + (long)s * d, sc[s] * inv, d);
         }
         int jobs = batch * heads;
-        if (workers > 1 && (long)jobs * length * d >= 1 << 15)
+        long work = 0;
+        for (int b = 0; b < batch; b++) work += (long)heads * (pasts[b] + 1) * d;
+        if (workers > 1 && work >= 1 << 15)
             Parallel.For(0, jobs, new ParallelOptions { MaxDegreeOfParallelism = workers }, One);
         else
             for (int j = 0; j < jobs; j++) One(j);
@@ -267,7 +343,7 @@ internal sealed unsafe class LlamaDecodeKernel
             _cacheOfPointers = cache;
         }
         foreach (var layer in _layers)
-            if (layer.Router is { } router && !router.CanDecode(cache, batch)) return false;
+            if (layer.Router is { } router && !router.CanDecode(cache, (int)cache.Batch, batch)) return false;
         return true;
     }
 

@@ -29,14 +29,18 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
     }
 
     /// <summary>
-    /// Whether single-position steps with a cache on the CPU (decoding, any batch size) run the C# decode
-    /// kernel when the model is plain (no adapters, routers or observers) and gradients are off; the default.
+    /// Whether single-position steps with a cache on the CPU (decoding, any batch size), and short one-sequence
+    /// prompts whose last position's logits are asked for (a generation's prefill), run the C# decode kernel when it
+    /// covers the model and gradients are off; the default.
     /// False: every step runs the TorchSharp modules (the reference path). Both give the same logits to ~1e-5.
     /// </summary>
     public bool UseDecodeKernel { get; set; } = true;
 
     /// <summary>Decode steps the kernel has served since load (diagnostics: shows which path ran).</summary>
     public long DecodeKernelSteps { get; private set; }
+
+    /// <summary>Short prompts (one sequence, last position's logits) the kernel has prefilled since load (diagnostics).</summary>
+    public long DecodeKernelPrefills { get; private set; }
 
     private LlamaDecodeKernel? _decodeKernel;
 
@@ -59,6 +63,20 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
     public IInferenceCache CreateCache(long batch, int capacity) =>
         new KvCache(Config.NumHiddenLayers, batch, Config.NumKeyValueHeads, Config.HeadDim, capacity, Device);
 
+    /// <summary>
+    /// Serving: one decode-kernel step where row b continues sequence <paramref name="slots"/>[b] of
+    /// <paramref name="cache"/>, which holds <paramref name="lengths"/>[b] positions (see
+    /// <see cref="LlamaDecodeKernel.TryForwardRows"/>); false when the kernel is off or does not cover the step.
+    /// </summary>
+    internal bool TryDecodeRows(long[] ids, int[] slots, int[] lengths, KvCache cache, float[] logits)
+    {
+        if (!UseDecodeKernel) return false;
+        _decodeKernel ??= new LlamaDecodeKernel(this);
+        if (!_decodeKernel.TryForwardRows(ids, slots, lengths, cache, logits)) return false;
+        DecodeKernelSteps++;
+        return true;
+    }
+
     /// <inheritdoc />
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, IInferenceCache? cache = null, bool lastPositionOnly = false)
     {
@@ -71,6 +89,16 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
             if (_decodeKernel.TryForward(inputIds, attentionMask, kv) is { } fast)
             {
                 DecodeKernelSteps++;
+                return fast.MoveToOuterDisposeScope();
+            }
+        }
+        if (kv is not null && UseDecodeKernel && lastPositionOnly && attentionMask is null && inputIds.ndim == 2 && inputIds.shape[0] == 1
+            && inputIds.shape[1] > 1 && inputIds.shape[1] <= LlamaDecodeKernel.MaxPrefillTokens)
+        {
+            _decodeKernel ??= new LlamaDecodeKernel(this);
+            if (_decodeKernel.TryPrefill(inputIds, kv) is { } fast)
+            {
+                DecodeKernelPrefills++;
                 return fast.MoveToOuterDisposeScope();
             }
         }
