@@ -61,6 +61,25 @@ internal static class ForwardBenchmark
             return rate;
         }
 
+        // A short prompt prefilled into a cache, as generate and serve do: the kernel's prefill (rows on one sequence)
+        // against the TorchSharp modules.
+        double ShortPrefill(int tokens, bool kernel)
+        {
+            model.UseDecodeKernel = kernel;
+            var ids = Enumerable.Range(0, tokens).Select(_ => (long)random.Next(config.VocabSize)).ToArray();
+            double best = double.MaxValue;
+            for (int r = 0; r <= repeats; r++)
+            {
+                using var scope = NewDisposeScope();
+                using var cache = model.CreateCache(1, tokens + 1);
+                var sw = Stopwatch.StartNew();
+                model.Forward(tensor(ids, new long[] { 1, tokens }), cache: cache, lastPositionOnly: true);
+                if (r > 0) best = Math.Min(best, sw.Elapsed.TotalSeconds);
+            }
+            model.UseDecodeKernel = true;
+            return tokens / best;
+        }
+
         double BestDecode(int batch, bool kernel = true)
         {
             double best = 0;
@@ -74,6 +93,8 @@ internal static class ForwardBenchmark
         double decode1 = BestDecode(1);
         double decode8 = BestDecode(8);
         double decode1Reference = BestDecode(1, kernel: false);
+        int shortTokens = Math.Min(32, config.MaxPositionEmbeddings - 1);
+        double shortKernel = ShortPrefill(shortTokens, kernel: true), shortReference = ShortPrefill(shortTokens, kernel: false);
         long kernelSteps = model.DecodeKernelSteps;
         double bandwidth = Roofs.ReadBandwidthGBs(get_num_threads());
         double matmulGflops = Roofs.MatmulGflops();
@@ -110,6 +131,9 @@ internal static class ForwardBenchmark
             ["decode_b1_vs_memory_roof"] = Math.Round(decode1 / memoryRoof, 3),
             ["decode_b8_vs_b1"] = Math.Round(decode8 / decode1, 2),
             ["decode_b1_kernel_vs_torchsharp"] = Math.Round(decode1 / decode1Reference, 2),
+            ["short_prefill_tokens"] = shortTokens,
+            ["short_prefill_kernel_tok_s"] = Math.Round(shortKernel, 1),
+            ["short_prefill_torchsharp_tok_s"] = Math.Round(shortReference, 1),
             ["prefill_512_vs_matmul_roof"] = Math.Round(prefillGflops / matmulGflops, 3),
             ["peak_rss_mb"] = Math.Round(ProcessMemory.PeakRssMb(), 1),
             ["rss_growth_mb_over_1000_decode_steps"] = Math.Round(rssAfter - rssBefore, 1),
