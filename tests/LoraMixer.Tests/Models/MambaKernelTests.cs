@@ -29,9 +29,10 @@ public sealed class MambaKernelTests
             for (int s = 0; s < length + steps.Length; s++) fullMask[b, s] = s < length && mask is not null ? mask[b, s] : 1;
         Tensor? MaskUpTo(int n) => mask is null ? null : tensor(fullMask).narrow(1, 0, n);
         var rows = new List<float[]>();
-        long served = model.DecodeKernelSteps;
+        long served = model.DecodeKernelSteps, passes = model.PrefillKernelPasses;
         using (var scope = NewDisposeScope())
             rows.Add(model.Forward(tensor(prompt), MaskUpTo(length), cache, lastPositionOnly: true).data<float>().ToArray());
+        Assert.Equal(kernel ? model.Config.NumHiddenLayers : 0, model.PrefillKernelPasses - passes);
         for (int i = 0; i < steps.Length; i++)
         {
             using var scope = NewDisposeScope();
@@ -89,6 +90,7 @@ public sealed class MambaKernelTests
             using var noGrad = no_grad();
             using var cache = (MambaCache)model.CreateCache(2, 39);
             var rows = new List<float[]>();
+            long passes = model.PrefillKernelPasses;
             foreach (var (start, length) in new[] { (0, 7), (7, 2), (9, 30) })
             {
                 using var scope = NewDisposeScope();
@@ -100,6 +102,7 @@ public sealed class MambaKernelTests
                 rows.Add(cache.ConvState(layer).data<float>().ToArray());
                 rows.Add(cache.SsmState(layer).data<float>().ToArray());
             }
+            Assert.Equal(kernel ? 3 * model.Config.NumHiddenLayers : 0, model.PrefillKernelPasses - passes);
             model.UsePrefillKernel = true;
             return rows;
         }
@@ -127,7 +130,10 @@ public sealed class MambaKernelTests
             model.ScanMode = SelectiveScanMode.Sequential;
             using var noGrad = no_grad();
             using var scope = NewDisposeScope();
-            return model.Forward(ids).data<float>().ToArray();
+            long passes = model.PrefillKernelPasses;
+            var logits = model.Forward(ids).data<float>().ToArray();
+            Assert.Equal(kernel ? model.Config.NumHiddenLayers : 0, model.PrefillKernelPasses - passes);
+            return logits;
         }
         var reference = Logits(false);
         var kernel = Logits(true);

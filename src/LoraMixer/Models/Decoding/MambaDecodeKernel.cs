@@ -108,9 +108,10 @@ internal sealed unsafe class MambaDecodeKernel
                     sum += wd[kernel - 1] * v;
                     for (int j = 0; j < kernel - 2; j++) s[j] = s[j + 1];
                     if (kernel > 1) s[kernel - 2] = v;
-                    ub[d] = sum / (1f + MathF.Exp(-sum));
+                    ub[d] = sum;
                 }
             }
+            MambaMixerKernel.SiluInPlace(u, (long)batch * inner);
 
             one[0] = layer.XProj.Into(par, paramsDim);
             DecodeMath.MatMul(one, u, inner, batch, workers);
@@ -132,13 +133,10 @@ internal sealed unsafe class MambaDecodeKernel
             one[0] = layer.DtProj.Into(delta, inner);
             DecodeMath.MatMul(one, dtIn, rank, batch, workers);
             ws.AddLowRank(layer.DtProj, dtIn, rank, delta, inner, batch, topK);
-            for (long i = 0; i < (long)batch * inner; i++)
-            {
-                float v = delta[i];
-                delta[i] = v > 20f ? v : MathF.Log(1f + MathF.Exp(v)); // HF softplus(β=1, threshold=20)
-            }
+            MambaMixerKernel.SoftplusInPlace(delta, (long)batch * inner);
 
-            UpdateState(layer, (float*)_ssm![li], u, delta, par, paramsDim, xz, y, batch, inner, rank, n, workers);
+            UpdateState(layer, (float*)_ssm![li], u, delta, par, paramsDim, y, batch, inner, rank, n, workers);
+            for (int b = 0; b < batch; b++) MambaMixerKernel.GateInPlace(y + (long)b * inner, xz + (long)b * 2 * inner + inner, inner);
 
             one[0] = layer.OutProj.Into(xn, hidden);
             DecodeMath.MatMul(one, y, inner, batch, workers);
@@ -151,11 +149,11 @@ internal sealed unsafe class MambaDecodeKernel
         DecodeMath.MatMul(one, xn, hidden, batch, workers);
     }
 
-    // h = exp(Δ A) ⊙ h + Δ u B and y = (C · h + D u) · SiLU(z) per sequence and channel, A = −exp(A_log); the state in place.
-    private static void UpdateState(LayerWeights layer, float* ssm, float* u, float* delta, float* par, int paramsDim, float* xz, float* y,
+    // h = exp(Δ A) ⊙ h + Δ u B and y = C · h + D u per sequence and channel, A = −exp(A_log); the state in place.
+    private static void UpdateState(LayerWeights layer, float* ssm, float* u, float* delta, float* par, int paramsDim, float* y,
         int batch, int inner, int rank, int n, int workers)
     {
-        nint ss = (nint)ssm, us = (nint)u, ds = (nint)delta, ps = (nint)par, zs = (nint)xz, ys = (nint)y;
+        nint ss = (nint)ssm, us = (nint)u, ds = (nint)delta, ps = (nint)par, ys = (nint)y;
         nint aLog = layer.ALog, dSkip = layer.D;
         int parts = workers > 1 && (long)batch * inner * n >= 1 << 14 ? workers : 1;
         void Part(int part)
@@ -177,7 +175,7 @@ internal sealed unsafe class MambaDecodeKernel
                     var vacc = Vector256<float>.Zero;
                     for (; i <= n - 8; i += 8)
                     {
-                        var decay = Vector256.Exp(-vdt * Vector256.Exp(Vector256.Load(al + i)));
+                        var decay = MambaMixerKernel.Exp(-vdt * MambaMixerKernel.Exp(Vector256.Load(al + i)));
                         var hv = decay * Vector256.Load(h + i) + vdtu * Vector256.Load(bt + i);
                         Vector256.Store(hv, h + i);
                         vacc += hv * Vector256.Load(ct + i);
@@ -190,8 +188,7 @@ internal sealed unsafe class MambaDecodeKernel
                     h[i] = hv;
                     acc += hv * ct[i];
                 }
-                float z = ((float*)zs)[(long)b * 2 * inner + inner + d];
-                ((float*)ys)[job] = (acc + uv * ((float*)dSkip)[d]) * (z / (1f + MathF.Exp(-z)));
+                ((float*)ys)[job] = acc + uv * ((float*)dSkip)[d];
             }
         }
         if (parts > 1) Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, Part);

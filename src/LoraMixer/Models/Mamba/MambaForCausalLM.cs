@@ -65,6 +65,9 @@ public sealed class MambaForCausalLM : nn.Module, ICausalLM
         set { foreach (var layer in backbone.layers) layer.mixer.UseKernel = value; }
     }
 
+    /// <summary>Multi-token passes the prefill kernel has served since load, summed over the layers (diagnostics).</summary>
+    public long PrefillKernelPasses => backbone.layers.Sum(layer => layer.mixer.KernelPasses);
+
     /// <summary>
     /// Whether single-position steps with a cache on the CPU (decoding, any batch size) run the C# decode kernel when
     /// gradients are off (plain model, LoRA or LoRA-Mixer projections); the default. False: every step runs the

@@ -62,6 +62,9 @@ public sealed class MambaMixer : nn.Module
     /// </summary>
     public bool UseKernel { get; set; } = true;
 
+    /// <summary>Passes the kernel has served since load (diagnostics: shows which path ran).</summary>
+    public long KernelPasses { get; private set; }
+
     /// <summary>
     /// u [B, T, hidden] → [B, T, hidden]. <paramref name="mask"/> [B, T] (1 real, 0 padding) zeroes the
     /// padded positions' conv input and scan input, as HF does, so left padding leaves the state at
@@ -71,7 +74,11 @@ public sealed class MambaMixer : nn.Module
     {
         using var scope = NewDisposeScope();
         long t = u.shape[1];
-        if (UseKernel && t > 1 && KernelForward(u, mask, cache, layerIndex) is { } fast) return fast.MoveToOuterDisposeScope();
+        if (UseKernel && t > 1 && KernelForward(u, mask, cache, layerIndex) is { } fast)
+        {
+            KernelPasses++;
+            return fast.MoveToOuterDisposeScope();
+        }
         var projected = in_proj.forward(u).transpose(1, 2);                       // [B, 2·d_inner, T]
         var x = projected.narrow(1, 0, _inner);
         var z = projected.narrow(1, _inner, _inner);

@@ -21,8 +21,61 @@ internal static unsafe class MambaMixerKernel
     private static Vector256<float> MulAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
         Fma.IsSupported ? Fma.MultiplyAdd(a, b, c) : a * b + c;
 
+    /// <summary>SiLU: v · sigmoid(v).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Silu(Vector256<float> v) => v / (Vector256<float>.One + Vector256.Exp(-v));
+    public static Vector256<float> Silu(Vector256<float> v) => v / (Vector256<float>.One + Exp(-v));
+
+    /// <summary>
+    /// e^x in float32 (Cephes <c>expf</c>: x = k ln 2 + r, a degree-6 polynomial in r, 2^k from the exponent bits),
+    /// within 2 ulp of the exact value on [−87.3, 88], x clamped to that range (so e^−1000 gives 1.2·10⁻³⁸, not 0).
+    /// Float-only arithmetic, for the scan's inner loop.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Exp(Vector256<float> x)
+    {
+        x = Vector256.Min(Vector256.Max(x, Vector256.Create(-87.33654f)), Vector256.Create(88f));
+        var k = Vector256.Floor(MulAdd(x, Vector256.Create(1.44269504088896341f), Vector256.Create(0.5f)));
+        var r = MulAdd(k, Vector256.Create(-0.693359375f), x);
+        r = MulAdd(k, Vector256.Create(2.12194440e-4f), r);
+        var p = Vector256.Create(1.9875691500e-4f);
+        p = MulAdd(p, r, Vector256.Create(1.3981999507e-3f));
+        p = MulAdd(p, r, Vector256.Create(8.3334519073e-3f));
+        p = MulAdd(p, r, Vector256.Create(4.1665795894e-2f));
+        p = MulAdd(p, r, Vector256.Create(1.6666665459e-1f));
+        p = MulAdd(p, r, Vector256.Create(5.0000001201e-1f));
+        p = MulAdd(p * r, r, r) + Vector256<float>.One;
+        var scale = Vector256.ShiftLeft(Vector256.ConvertToInt32(k) + Vector256.Create(127), 23).AsSingle();
+        return p * scale;
+    }
+
+    /// <summary>HF softplus (β = 1, threshold 20): v above 20, else log(1 + e^v).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Softplus(Vector256<float> v) =>
+        Vector256.ConditionalSelect(Vector256.GreaterThan(v, Vector256.Create(20f)), v, Vector256.Log(Vector256<float>.One + Exp(v)));
+
+    /// <summary>v[i] = softplus(v[i]) over <paramref name="count"/> floats.</summary>
+    public static void SoftplusInPlace(float* v, long count)
+    {
+        long i = 0;
+        for (; i <= count - Lanes; i += Lanes) Vector256.Store(Softplus(Vector256.Load(v + i)), v + i);
+        for (; i < count; i++) v[i] = v[i] > 20f ? v[i] : MathF.Log(1f + MathF.Exp(v[i]));
+    }
+
+    /// <summary>v[i] = SiLU(v[i]) over <paramref name="count"/> floats.</summary>
+    public static void SiluInPlace(float* v, long count)
+    {
+        long i = 0;
+        for (; i <= count - Lanes; i += Lanes) Vector256.Store(Silu(Vector256.Load(v + i)), v + i);
+        for (; i < count; i++) v[i] /= 1f + MathF.Exp(-v[i]);
+    }
+
+    /// <summary>y[i] ·= SiLU(z[i]) over <paramref name="count"/> floats.</summary>
+    public static void GateInPlace(float* y, float* z, long count)
+    {
+        long i = 0;
+        for (; i <= count - Lanes; i += Lanes) Vector256.Store(Vector256.Load(y + i) * Silu(Vector256.Load(z + i)), y + i);
+        for (; i < count; i++) y[i] *= z[i] / (1f + MathF.Exp(-z[i]));
+    }
 
     /// <summary>
     /// output[b, t, d] = SiLU(bias[d] + Σ_j weight[j, d] · in[b, t − (K−1) + j, d]) · m[b, t], where in is
@@ -132,7 +185,7 @@ internal static unsafe class MambaMixerKernel
                 var acc = Vector256<float>.Zero;
                 for (int i = 0; i < n; i++)
                 {
-                    var hi = MulAdd(Vector256.Exp(dt * aBlock[i]), h[i], dtu * Vector256.Create(bt[i]));
+                    var hi = MulAdd(Exp(dt * aBlock[i]), h[i], dtu * Vector256.Create(bt[i]));
                     h[i] = hi;
                     acc = MulAdd(hi, Vector256.Create(ct[i]), acc);
                 }
