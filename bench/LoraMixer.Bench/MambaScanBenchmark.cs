@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using LoraMixer.Models;
+using LoraMixer.Models.Decoding;
 using LoraMixer.Models.Llama;
 using LoraMixer.Models.Mamba;
 using static TorchSharp.torch;
@@ -15,7 +16,7 @@ namespace LoraMixer.Bench;
 /// SmolLM-135M-shaped Llama built in-process (<c>--llama false</c> skips it). Runs on <c>--model DIR</c> or, without
 /// it, on a random model shaped like mamba-130m. One JSON line.
 /// </summary>
-internal static class MambaScanBenchmark
+internal static unsafe class MambaScanBenchmark
 {
     public static int Run(string[] args)
     {
@@ -185,6 +186,23 @@ internal static class MambaScanBenchmark
             ["skip_gate"] = Ms(() => ((y + xc * mixer.D.unsqueeze(-1)) * nn.functional.silu(z)).Dispose()),
             ["out_proj"] = Ms(() => mixer.out_proj.forward(gated.transpose(1, 2))),
         };
+        // The kernel's own stages on the same shapes (batch 1, no mask, no cache).
+        var xz = mixer.in_proj.forward(u).contiguous().DetachFromDisposeScope();
+        var convWeight = mixer.conv1d.weight!.view(inner, k).t().contiguous().DetachFromDisposeScope();
+        var convBias = mixer.conv1d.bias!.contiguous().DetachFromDisposeScope();
+        var xk = empty(1, tokens, inner).DetachFromDisposeScope();
+        var deltaTimeMajor = delta.transpose(1, 2).contiguous().DetachFromDisposeScope();
+        var aT = a.t().contiguous().DetachFromDisposeScope();
+        var skip = mixer.D.contiguous().DetachFromDisposeScope();
+        var yk = empty(1, tokens, inner).DetachFromDisposeScope();
+        nint pXz = NativeData.Of(xz), pW = NativeData.Of(convWeight), pBias = NativeData.Of(convBias), pX = NativeData.Of(xk), pDelta = NativeData.Of(deltaTimeMajor),
+            pA = NativeData.Of(aT), pSkip = NativeData.Of(skip), pY = NativeData.Of(yk), pB = NativeData.Of(parameters) + (rank * sizeof(float));
+        int workers = get_num_threads();
+        stages["kernel_conv_silu"] = Ms(() => MambaMixerKernel.Convolve((float*)pXz, 2L * inner, null, null, (float*)pW, (float*)pBias, (float*)pX,
+            1, tokens, inner, k, workers));
+        stages["kernel_scan_skip_gate"] = Ms(() => MambaMixerKernel.Scan((float*)pX, (float*)pDelta, (float*)pA, (float*)pB, (float*)pB + n, rank + 2L * n,
+            (float*)pSkip, (float*)pXz + inner, 2L * inner, null, (float*)pY, 1, tokens, inner, n, workers));
+        foreach (var t in new[] { xz, convWeight, convBias, xk, deltaTimeMajor, aT, skip, yk }) t.Dispose();
         mixer.UseKernel = false;
         stages["mixer_torchsharp"] = Ms(() => mixer.Forward(u, null, null, 0));
         mixer.UseKernel = true;
