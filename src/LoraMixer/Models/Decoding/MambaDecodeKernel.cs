@@ -155,7 +155,8 @@ internal sealed unsafe class MambaDecodeKernel
     {
         nint ss = (nint)ssm, us = (nint)u, ds = (nint)delta, ps = (nint)par, ys = (nint)y;
         nint aLog = layer.ALog, dSkip = layer.D;
-        int parts = workers > 1 && (long)batch * inner * n >= 1 << 14 ? workers : 1;
+        // A few parts per worker, so that a core taken by another process does not hold the step up.
+        int parts = workers > 1 && (long)batch * inner * n >= 1 << 14 ? 4 * workers : 1;
         void Part(int part)
         {
             long total = (long)batch * inner;
@@ -191,7 +192,7 @@ internal sealed unsafe class MambaDecodeKernel
                 ((float*)ys)[job] = acc + uv * ((float*)dSkip)[d];
             }
         }
-        if (parts > 1) Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, Part);
+        if (parts > 1) Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = workers }, Part);
         else Part(0);
     }
 

@@ -88,8 +88,9 @@ internal static unsafe class MambaMixerKernel
     {
         int past = kernel - 1;
         nint xs = (nint)x, ms = (nint)mask, ss = (nint)convState, ws = (nint)weight, bs = (nint)bias, os = (nint)output;
-        // Work item: one (row, range of positions); each reads up to K−1 positions before its range.
-        int parts = Math.Max(1, Math.Min(workers, time / 16));
+        // Work item: one (row, range of 32 positions), walked position by position along the rows of x (contiguous
+        // reads); small items balance the cores when another process takes one.
+        int parts = (time + 31) / 32;
         void Part(int job)
         {
             int b = job / parts, part = job % parts;
@@ -98,9 +99,9 @@ internal static unsafe class MambaMixerKernel
             float* sb = ss == 0 ? null : (float*)ss + (long)b * inner * past;
             float* w = (float*)ws, bias0 = (float*)bs;
             float* window = stackalloc float[past * Lanes];
-            for (int d0 = 0; d0 < inner; d0 += Lanes)
+            for (int t = t0; t < t1; t++)
             {
-                for (int t = t0; t < t1; t++)
+                for (int d0 = 0; d0 < inner; d0 += Lanes)
                 {
                     var acc = bias0 == null ? Vector256<float>.Zero : Vector256.Load(bias0 + d0);
                     for (int j = 0; j < kernel; j++)
