@@ -210,4 +210,15 @@ public sealed class MambaKernelTests
         float diff = MaxAbsDiff(reference, mixed);
         Assert.True(diff < Tolerance, $"max |diff| = {diff}");
     }
+
+    [Fact]
+    public void A_cache_of_another_batch_size_is_refused_not_overrun()
+    {
+        using var model = Load("tiny-mamba");
+        using var noGrad = no_grad();
+        using var cache = model.CreateCache(1, 8);
+        var ids = tensor(new long[,] { { 1, 2, 3 }, { 4, 5, 6 } });
+        Assert.ThrowsAny<Exception>(() => model.Forward(ids, null, cache));
+        Assert.ThrowsAny<Exception>(() => model.Forward(ids.narrow(1, 0, 1), null, cache));
+    }
 }

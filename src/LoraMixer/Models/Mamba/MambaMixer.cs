@@ -127,6 +127,8 @@ public sealed class MambaMixer : nn.Module
         var skip = D.contiguous();
         var bias = conv1d.bias?.contiguous();
         Tensor? convState = cache?.ConvState(layerIndex), ssmState = cache?.SsmState(layerIndex);
+        // A cache of another batch size: the reference path reports it.
+        if (convState is not null && (convState.shape[0] != batch || ssmState!.shape[0] != batch)) return null;
         if (!NativeData.TryFloat(weight, out nint w) || !NativeData.TryFloat(a, out nint aT) || !NativeData.TryFloat(skip, out nint dSkip)
             || (bias is not null && !NativeData.TryFloat(bias, out _)) || (convState is not null && !NativeData.TryFloat(convState, out _))
             || (ssmState is not null && !NativeData.TryFloat(ssmState, out _)))
