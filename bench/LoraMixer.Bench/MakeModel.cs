@@ -18,7 +18,7 @@ internal static class MakeModel
         string shape = options.Required("shape"), dir = options.Required("out");
         var config = shape switch
         {
-            "smollm-135m" => Config(hidden: 576, intermediate: 1536, layers: 30, heads: 9, kvHeads: 3, vocab: 49152, positions: 2048),
+            "smollm-135m" => SmolLmShape(49152),
             "stories260k" => Config(hidden: 64, intermediate: 172, layers: 5, heads: 8, kvHeads: 4, vocab: 512, positions: 512),
             _ => throw new ArgumentException($"unknown --shape '{shape}'; use smollm-135m or stories260k"),
         };
@@ -61,6 +61,10 @@ internal static class MakeModel
         }));
         return 0;
     }
+
+    /// <summary>The SmolLM-135M shape (hidden 576, 30 layers, 9/3 heads, intermediate 1536) with <paramref name="vocab"/> tokens.</summary>
+    public static LlamaConfig SmolLmShape(int vocab) =>
+        Config(hidden: 576, intermediate: 1536, layers: 30, heads: 9, kvHeads: 3, vocab: vocab, positions: 2048);
 
     private static LlamaConfig Config(int hidden, int intermediate, int layers, int heads, int kvHeads, int vocab, int positions) => new()
     {

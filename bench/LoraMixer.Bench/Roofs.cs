@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using LoraMixer.Models.Llama;
+using LoraMixer.Models.Mamba;
 using static TorchSharp.torch;
 
 namespace LoraMixer.Bench;
@@ -76,6 +77,17 @@ internal static unsafe class Roofs
     /// matrix when tied); the input embedding contributes one row.
     /// </summary>
     public static long DecodeWeightBytes(LlamaConfig c)
+    {
+        long embeddings = (long)c.VocabSize * c.HiddenSize * (c.TieWordEmbeddings ? 1 : 2);
+        long perToken = c.ParameterCount() - embeddings + (long)c.VocabSize * c.HiddenSize + c.HiddenSize;
+        return perToken * sizeof(float);
+    }
+
+    /// <summary>
+    /// Weight bytes one Mamba decode step reads: every layer's weights, the final norm and the LM head (the embedding
+    /// matrix when tied); the input embedding contributes one row.
+    /// </summary>
+    public static long DecodeWeightBytes(MambaConfig c)
     {
         long embeddings = (long)c.VocabSize * c.HiddenSize * (c.TieWordEmbeddings ? 1 : 2);
         long perToken = c.ParameterCount() - embeddings + (long)c.VocabSize * c.HiddenSize + c.HiddenSize;

@@ -1,3 +1,4 @@
+using LoraMixer.Models.Decoding;
 using LoraMixer.Models.Modules;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -54,6 +55,31 @@ public sealed class MambaForCausalLM : nn.Module, ICausalLM
         set { foreach (var layer in backbone.layers) layer.mixer.ScanMode = value; }
     }
 
+    /// <summary>
+    /// Whether multi-token passes on the CPU without gradients run the C# convolution, scan and gate
+    /// (<see cref="MambaMixer.UseKernel"/>, the default); false runs the TorchSharp operations of <see cref="ScanMode"/>.
+    /// </summary>
+    public bool UsePrefillKernel
+    {
+        get => backbone.layers[0].mixer.UseKernel;
+        set { foreach (var layer in backbone.layers) layer.mixer.UseKernel = value; }
+    }
+
+    /// <summary>Multi-token passes the prefill kernel has served since load, summed over the layers (diagnostics).</summary>
+    public long PrefillKernelPasses => backbone.layers.Sum(layer => layer.mixer.KernelPasses);
+
+    /// <summary>
+    /// Whether single-position steps with a cache on the CPU (decoding, any batch size) run the C# decode kernel when
+    /// gradients are off (plain model, LoRA or LoRA-Mixer projections); the default. False: every step runs the
+    /// TorchSharp modules (the reference path). Both give the same logits to ~1e-5.
+    /// </summary>
+    public bool UseDecodeKernel { get; set; } = true;
+
+    /// <summary>Decode steps the kernel has served since load (diagnostics: shows which path ran).</summary>
+    public long DecodeKernelSteps { get; private set; }
+
+    private MambaDecodeKernel? _decodeKernel;
+
     /// <summary>An empty cache; <paramref name="capacity"/> is ignored (the state does not grow).</summary>
     public IInferenceCache CreateCache(long batch, int capacity) =>
         new MambaCache(Config.NumHiddenLayers, batch, Config.IntermediateSize, Config.ConvKernel, Config.StateSize, Device);
@@ -64,6 +90,15 @@ public sealed class MambaForCausalLM : nn.Module, ICausalLM
         using var scope = NewDisposeScope();
         var state = cache as MambaCache;
         if (cache is not null && state is null) throw new ArgumentException("a Mamba model needs the cache it created", nameof(cache));
+        if (state is not null && UseDecodeKernel && inputIds.ndim == 2 && inputIds.shape[1] == 1)
+        {
+            _decodeKernel ??= new MambaDecodeKernel(this);
+            if (_decodeKernel.TryForward(inputIds, attentionMask, state) is { } fast)
+            {
+                DecodeKernelSteps++;
+                return fast.MoveToOuterDisposeScope();
+            }
+        }
         var hidden = backbone.Forward(inputIds, attentionMask, state);
         if (lastPositionOnly) hidden = hidden.narrow(1, hidden.shape[1] - 1, 1);
         var logits = lm_head is null

@@ -1,3 +1,4 @@
+using LoraMixer.Models.Decoding;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -56,6 +57,15 @@ public sealed class MambaMixer : nn.Module
     public int? ChunkSize { get; set; }
 
     /// <summary>
+    /// Whether multi-token passes on the CPU without gradients run <see cref="MambaMixerKernel"/> (the C# convolution,
+    /// scan and gate) instead of the TorchSharp operations (<see cref="ScanMode"/>), which stay the reference; the default.
+    /// </summary>
+    public bool UseKernel { get; set; } = true;
+
+    /// <summary>Passes the kernel has served since load (diagnostics: shows which path ran).</summary>
+    public long KernelPasses { get; private set; }
+
+    /// <summary>
     /// u [B, T, hidden] → [B, T, hidden]. <paramref name="mask"/> [B, T] (1 real, 0 padding) zeroes the
     /// padded positions' conv input and scan input, as HF does, so left padding leaves the state at
     /// zero until the first real token. <paramref name="cache"/> supplies and receives this layer's states.
@@ -64,6 +74,11 @@ public sealed class MambaMixer : nn.Module
     {
         using var scope = NewDisposeScope();
         long t = u.shape[1];
+        if (UseKernel && t > 1 && KernelForward(u, mask, cache, layerIndex) is { } fast)
+        {
+            KernelPasses++;
+            return fast.MoveToOuterDisposeScope();
+        }
         var projected = in_proj.forward(u).transpose(1, 2);                       // [B, 2·d_inner, T]
         var x = projected.narrow(1, 0, _inner);
         var z = projected.narrow(1, _inner, _inner);
@@ -98,6 +113,56 @@ public sealed class MambaMixer : nn.Module
 
         y = (y + x * D.unsqueeze(-1)) * nn.functional.silu(z);
         return out_proj.forward(y.transpose(1, 2)).MoveToOuterDisposeScope();
+    }
+
+    // The same pass through MambaMixerKernel (time-major, no transposes); null when it does not apply.
+    private unsafe Tensor? KernelForward(Tensor u, Tensor? mask, MambaCache? cache, int layerIndex)
+    {
+        if (is_grad_enabled() || u.device_type != DeviceType.CPU || u.dtype != ScalarType.Float32 || u.ndim != 3
+            || _inner % MambaMixerKernel.Lanes != 0) return null;
+        long batch = u.shape[0], t = u.shape[1];
+        var convWeight = conv1d.weight!;
+        var weight = convWeight.view(_inner, _kernel).t().contiguous();                                  // [K, D]
+        var a = A_log.exp().neg().t().contiguous();                                                     // [N, D]
+        var skip = D.contiguous();
+        var bias = conv1d.bias?.contiguous();
+        Tensor? convState = cache?.ConvState(layerIndex), ssmState = cache?.SsmState(layerIndex);
+        // A cache of another batch size: the reference path reports it.
+        if (convState is not null && (convState.shape[0] != batch || ssmState!.shape[0] != batch)) return null;
+        if (!NativeData.TryFloat(weight, out nint w) || !NativeData.TryFloat(a, out nint aT) || !NativeData.TryFloat(skip, out nint dSkip)
+            || (bias is not null && !NativeData.TryFloat(bias, out _)) || (convState is not null && !NativeData.TryFloat(convState, out _))
+            || (ssmState is not null && !NativeData.TryFloat(ssmState, out _)))
+            return null;
+        var m = mask?.to_type(ScalarType.Float32).contiguous();
+        if (m is not null && (m.ndim != 2 || m.shape[0] != batch || m.shape[1] != t || !NativeData.TryFloat(m, out _))) return null;
+        int workers = Math.Max(1, get_num_threads());
+
+        var projected = in_proj.forward(u).contiguous();                                              // [B, T, 2·d_inner]
+        if (!NativeData.TryFloat(projected, out nint xz)) return null;
+        var x = empty(new[] { batch, t, (long)_inner });
+        float* mp = m is null ? null : (float*)NativeData.Of(m);
+        MambaMixerKernel.Convolve((float*)xz, 2L * _inner, mp, convState is null ? null : (float*)NativeData.Of(convState), (float*)w,
+            bias is null ? null : (float*)NativeData.Of(bias), (float*)NativeData.Of(x), (int)batch, (int)t, _inner, _kernel, workers);
+
+        var parameters = x_proj.forward(x).contiguous();                                              // [B, T, rank + 2N]
+        var dt = parameters.narrow(-1, 0, _rank);
+        var b = parameters.narrow(-1, _rank, _state);
+        var c = parameters.narrow(-1, _rank + _state, _state);
+        long bcStride = _rank + 2L * _state;
+        if (_bcDtEps is double eps)
+        {
+            dt = RmsNormalize(dt, eps);
+            b = RmsNormalize(b, eps).contiguous();
+            c = RmsNormalize(c, eps).contiguous();
+            bcStride = _state;
+        }
+        var delta = nn.functional.softplus(dt_proj.forward(dt)).contiguous();                         // [B, T, d_inner]
+        if (!NativeData.TryFloat(delta, out nint dl) || !NativeData.TryFloat(parameters, out _)) return null;
+        var y = empty(new[] { batch, t, (long)_inner });
+        MambaMixerKernel.Scan((float*)NativeData.Of(x), (float*)dl, (float*)aT, (float*)NativeData.Of(b), (float*)NativeData.Of(c), bcStride,
+            (float*)dSkip, (float*)xz + _inner, 2L * _inner, ssmState is null ? null : (float*)NativeData.Of(ssmState), (float*)NativeData.Of(y),
+            (int)batch, (int)t, _inner, _state, workers);
+        return out_proj.forward(y);
     }
 
     private static Tensor RmsNormalize(Tensor v, double eps) =>

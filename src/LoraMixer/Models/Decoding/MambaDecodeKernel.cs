@@ -1,0 +1,388 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using LoraMixer.Lora;
+using LoraMixer.Mixing;
+using LoraMixer.Models.Mamba;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LoraMixer.Models.Decoding;
+
+/// <summary>
+/// One decoding step (one new position per sequence) of a Mamba-1 / Falcon-Mamba model on the CPU, written in C#
+/// over the weights' own memory, as <see cref="LlamaDecodeKernel"/> is for the Llama family: RMS norm, in_proj,
+/// the convolution state rolled and convolved, SiLU, x_proj (and Falcon-Mamba's B/C/Δ norms), dt_proj with its
+/// softplus, the selective state update, the D skip and the SiLU(z) gate, out_proj, the residual; then the final
+/// norm and the LM head. It reads and writes the <see cref="MambaCache"/> states in place, so it and the TorchSharp
+/// path can alternate on one cache. LoRA adapters and LoRA-Mixer projections with their block router (top-k) run
+/// too; a padded new position, other observers and anything else it does not cover keep the TorchSharp path.
+/// </summary>
+internal sealed unsafe class MambaDecodeKernel
+{
+    private readonly MambaForCausalLM _model;
+    private readonly MambaConfig _config;
+    private Workspace? _workspace;
+
+    // What the weights were read from (module and parameter identities): while it holds, the pointers hold.
+    private object?[]? _signature, _current;
+    private LayerWeights[]? _layers;
+    private nint _embed, _finalNorm, _head;
+    private MambaCache? _cacheOfPointers;
+    private nint[]? _conv, _ssm;
+    private static readonly object Merged = new(), Training = new(), Inference = new();
+
+    public MambaDecodeKernel(MambaForCausalLM model)
+    {
+        _model = model;
+        _config = model.Config;
+    }
+
+    /// <summary>
+    /// Logits [B, 1, vocab] for ids [B, 1] after what <paramref name="cache"/> holds, or null when this step
+    /// is not one the kernel covers (then nothing has changed and the caller runs the TorchSharp path).
+    /// </summary>
+    public Tensor? TryForward(Tensor inputIds, Tensor? attentionMask, MambaCache cache)
+    {
+        if (inputIds.ndim != 2 || inputIds.shape[1] != 1 || _model.Device.type != DeviceType.CPU || is_grad_enabled()) return null;
+        if (inputIds.dtype != ScalarType.Int64 && inputIds.dtype != ScalarType.Int32) return null;
+        int batch = (int)inputIds.shape[0];
+        if (batch < 1 || cache.SsmState(0).shape[0] != batch) return null;
+        if (attentionMask is not null)
+        {
+            // Only the new position's column matters (the past lives in the states); a padded one is left to the reference.
+            if (attentionMask.ndim != 2 || attentionMask.shape[0] != batch || attentionMask.shape[1] < 1) return null;
+            using var scope = NewDisposeScope();
+            var last = attentionMask.narrow(1, attentionMask.shape[1] - 1, 1).to_type(ScalarType.Int64).cpu().contiguous().data<long>().ToArray();
+            if (last.Any(v => v == 0)) return null;
+        }
+        if (!Prepare(cache, batch)) return null;
+
+        long[] ids;
+        using (var scope = NewDisposeScope())
+            ids = inputIds.to_type(ScalarType.Int64).contiguous().data<long>().ToArray();
+        foreach (long id in ids)
+            if (id < 0 || id >= _config.VocabSize) return null;
+
+        var ws = _workspace is { } w && w.Batch == batch ? w : (_workspace = new Workspace(_config, batch));
+        int workers = Math.Max(1, get_num_threads());
+        var logits = empty(new long[] { batch, 1, _config.VocabSize });
+        Step(_layers!, ids, cache, ws, (float*)NativeData.Of(logits), workers);
+        cache.Advance(1);
+        return logits;
+    }
+
+    private void Step(LayerWeights[] layers, long[] ids, MambaCache cache, Workspace ws, float* logits, int workers)
+    {
+        var c = _config;
+        int batch = ids.Length, hidden = c.HiddenSize, inner = c.IntermediateSize, rank = c.TimeStepRank, n = c.StateSize;
+        int kernel = c.ConvKernel, paramsDim = rank + 2 * n;
+        float eps = (float)c.LayerNormEpsilon;
+        float* x = ws.X, xn = ws.Normed, xz = ws.Xz, u = ws.U, par = ws.Parameters, dtIn = ws.DtInput, delta = ws.Delta, y = ws.Y;
+        float* embed = (float*)_embed;
+        for (int b = 0; b < batch; b++)
+            Buffer.MemoryCopy(embed + ids[b] * hidden, x + (long)b * hidden, hidden * sizeof(float), hidden * sizeof(float));
+
+        Span<Projection> one = stackalloc Projection[1];
+        int topK = 0;
+        for (int li = 0; li < layers.Length; li++)
+        {
+            var layer = layers[li];
+            for (int b = 0; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, (float*)layer.Norm, xn + (long)b * hidden, hidden, eps);
+            // Block routing: one decision per sequence from the mixer's normalised input, for every mixed projection.
+            if (layer.Router is { } router) topK = router.DecodeRoute(xn, batch, hidden, cache, ws.Experts, ws.Gates);
+
+            one[0] = layer.InProj.Into(xz, 2L * inner);
+            DecodeMath.MatMul(one, xn, hidden, batch, workers);
+            ws.AddLowRank(layer.InProj, xn, hidden, xz, 2L * inner, batch, topK);
+
+            // Causal depthwise convolution over [the last K−1 inputs | the new one], then the state rolls by one.
+            float* convWeight = (float*)layer.ConvWeight, convBias = (float*)layer.ConvBias, convState = (float*)_conv![li];
+            for (int b = 0; b < batch; b++)
+            {
+                float* xb = xz + (long)b * 2 * inner, ub = u + (long)b * inner;
+                for (int d = 0; d < inner; d++)
+                {
+                    float* s = convState + ((long)b * inner + d) * (kernel - 1), wd = convWeight + (long)d * kernel;
+                    float v = xb[d], sum = convBias == null ? 0f : convBias[d];
+                    for (int j = 0; j < kernel - 1; j++) sum += wd[j] * s[j];
+                    sum += wd[kernel - 1] * v;
+                    for (int j = 0; j < kernel - 2; j++) s[j] = s[j + 1];
+                    if (kernel > 1) s[kernel - 2] = v;
+                    ub[d] = sum;
+                }
+            }
+            MambaMixerKernel.SiluInPlace(u, (long)batch * inner);
+
+            one[0] = layer.XProj.Into(par, paramsDim);
+            DecodeMath.MatMul(one, u, inner, batch, workers);
+            ws.AddLowRank(layer.XProj, u, inner, par, paramsDim, batch, topK);
+            for (int b = 0; b < batch; b++)
+            {
+                float* pb = par + (long)b * paramsDim;
+                if (c.NormalizesBcDt)
+                {
+                    // Falcon-Mamba: weightless RMS norm of Δ, B and C (HF rms_forward).
+                    float mixerEps = (float)c.MixerRmsEps;
+                    Normalize(pb, rank, mixerEps);
+                    Normalize(pb + rank, n, mixerEps);
+                    Normalize(pb + rank + n, n, mixerEps);
+                }
+                Buffer.MemoryCopy(pb, dtIn + (long)b * rank, rank * sizeof(float), rank * sizeof(float));
+            }
+
+            one[0] = layer.DtProj.Into(delta, inner);
+            DecodeMath.MatMul(one, dtIn, rank, batch, workers);
+            ws.AddLowRank(layer.DtProj, dtIn, rank, delta, inner, batch, topK);
+            MambaMixerKernel.SoftplusInPlace(delta, (long)batch * inner);
+
+            UpdateState(layer, (float*)_ssm![li], u, delta, par, paramsDim, y, batch, inner, rank, n, workers);
+            for (int b = 0; b < batch; b++) MambaMixerKernel.GateInPlace(y + (long)b * inner, xz + (long)b * 2 * inner + inner, inner);
+
+            one[0] = layer.OutProj.Into(xn, hidden);
+            DecodeMath.MatMul(one, y, inner, batch, workers);
+            ws.AddLowRank(layer.OutProj, y, inner, xn, hidden, batch, topK);
+            for (long i = 0; i < (long)batch * hidden; i++) x[i] += xn[i];
+        }
+
+        for (int b = 0; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, (float*)_finalNorm, xn + (long)b * hidden, hidden, eps);
+        one[0] = new Projection(_head, 0, c.VocabSize, (nint)logits, c.VocabSize);
+        DecodeMath.MatMul(one, xn, hidden, batch, workers);
+    }
+
+    // h = exp(Δ A) ⊙ h + Δ u B and y = C · h + D u per sequence and channel, A = −exp(A_log); the state in place.
+    private static void UpdateState(LayerWeights layer, float* ssm, float* u, float* delta, float* par, int paramsDim, float* y,
+        int batch, int inner, int rank, int n, int workers)
+    {
+        nint ss = (nint)ssm, us = (nint)u, ds = (nint)delta, ps = (nint)par, ys = (nint)y;
+        nint aLog = layer.ALog, dSkip = layer.D;
+        // A few parts per worker, so that a core taken by another process does not hold the step up.
+        int parts = workers > 1 && (long)batch * inner * n >= 1 << 14 ? 4 * workers : 1;
+        void Part(int part)
+        {
+            long total = (long)batch * inner;
+            long lo = total * part / parts, hi = total * (part + 1) / parts;
+            for (long job = lo; job < hi; job++)
+            {
+                int b = (int)(job / inner), d = (int)(job % inner);
+                float* h = (float*)ss + job * n, al = (float*)aLog + (long)d * n;
+                float* bt = (float*)ps + (long)b * paramsDim + rank, ct = bt + n;
+                float dt = ((float*)ds)[job], uv = ((float*)us)[job], dtu = dt * uv;
+                float acc = 0;
+                int i = 0;
+                if (n >= 8)
+                {
+                    var vdt = Vector256.Create(dt);
+                    var vdtu = Vector256.Create(dtu);
+                    var vacc = Vector256<float>.Zero;
+                    for (; i <= n - 8; i += 8)
+                    {
+                        var decay = MambaMixerKernel.Exp(-vdt * MambaMixerKernel.Exp(Vector256.Load(al + i)));
+                        var hv = decay * Vector256.Load(h + i) + vdtu * Vector256.Load(bt + i);
+                        Vector256.Store(hv, h + i);
+                        vacc += hv * Vector256.Load(ct + i);
+                    }
+                    acc = Vector256.Sum(vacc);
+                }
+                for (; i < n; i++)
+                {
+                    float hv = MathF.Exp(-dt * MathF.Exp(al[i])) * h[i] + dtu * bt[i];
+                    h[i] = hv;
+                    acc += hv * ct[i];
+                }
+                ((float*)ys)[job] = acc + uv * ((float*)dSkip)[d];
+            }
+        }
+        if (parts > 1) Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = workers }, Part);
+        else Part(0);
+    }
+
+    private static void Normalize(float* v, int count, float eps)
+    {
+        float scale = 1f / MathF.Sqrt(DecodeMath.Dot(v, v, count) / count + eps);
+        for (int i = 0; i < count; i++) v[i] *= scale;
+    }
+
+    // Reads the weights' addresses when the model's modules or parameters changed since the last step, the cache's
+    // when the cache changed, and checks every router can decode this step; false when the kernel does not apply.
+    private bool Prepare(MambaCache cache, int batch)
+    {
+        var blocks = _model.backbone.layers;
+        int count = blocks.Count;
+        const int perLayer = 16;
+        var current = _current ??= new object?[count * perLayer + 3];
+        for (int i = 0; i < count; i++)
+        {
+            var block = blocks[i];
+            var mixer = block.mixer;
+            int o = i * perLayer;
+            current[o] = block.MixerInputObserver;
+            current[o + 1] = mixer.in_proj; current[o + 2] = mixer.x_proj; current[o + 3] = mixer.dt_proj; current[o + 4] = mixer.out_proj;
+            current[o + 5] = Identity(mixer.in_proj); current[o + 6] = Identity(mixer.x_proj); current[o + 7] = Identity(mixer.dt_proj);
+            current[o + 8] = Identity(mixer.out_proj);
+            current[o + 9] = State(mixer.in_proj); current[o + 10] = State(mixer.x_proj); current[o + 11] = State(mixer.dt_proj);
+            current[o + 12] = State(mixer.out_proj);
+            current[o + 13] = mixer.A_log; current[o + 14] = mixer.D; current[o + 15] = block.norm.Weight;
+        }
+        // Modules, not their weights: TorchSharp may wrap a native parameter in a new object on every read.
+        current[^3] = _model.backbone.embeddings;
+        current[^2] = _model.lm_head;
+        current[^1] = _model.backbone.norm_f.Weight;
+        if (_signature is null || !current.AsSpan().SequenceEqual(_signature, ReferenceEqualityComparer.Instance))
+        {
+            _layers = Gather();
+            _signature = _layers is null ? null : (object?[])current.Clone();
+            _cacheOfPointers = null;
+        }
+        if (_layers is null) return false;
+        if (!ReferenceEquals(_cacheOfPointers, cache))
+        {
+            _conv = new nint[count];
+            _ssm = new nint[count];
+            for (int i = 0; i < count; i++)
+                if (!NativeData.TryFloat(cache.ConvState(i), out _conv[i]) || !NativeData.TryFloat(cache.SsmState(i), out _ssm[i])) return false;
+            _cacheOfPointers = cache;
+        }
+        foreach (var layer in _layers)
+            if (layer.Router is { } router && !router.CanDecode(cache, batch)) return false;
+        return true;
+    }
+
+    // The parameter a projection's weight lives in (null for unknown modules: Gather refuses them).
+    private static object? Identity(nn.Module<Tensor, Tensor> module) => module switch
+    {
+        TorchSharp.Modules.Linear plain => plain.weight,
+        LoraLinear lora => lora.base_layer.weight,
+        MixerLinear mixed => mixed.base_layer.weight,
+        _ => null,
+    };
+
+    // Flags that change how an adapter runs (LoRA merged, training mode).
+    private static object State(nn.Module<Tensor, Tensor> module) => module switch
+    {
+        LoraLinear { Merged: true } => Merged,
+        _ => module.training ? Training : Inference,
+    };
+
+    private LayerWeights[]? Gather()
+    {
+        var c = _config;
+        var blocks = _model.backbone.layers;
+        var result = new LayerWeights[blocks.Count];
+        if (!NativeData.TryFloat(_model.backbone.EmbeddingWeight, out _embed) || !NativeData.TryFloat(_model.backbone.norm_f.Weight, out _finalNorm)) return null;
+        if (_model.lm_head is null) _head = _embed;
+        else if (_model.lm_head is not TorchSharp.Modules.Linear lmHead || lmHead.bias is not null || !NativeData.TryFloat(lmHead.weight, out _head)) return null;
+        for (int i = 0; i < blocks.Count; i++)
+        {
+            var block = blocks[i];
+            var mixer = block.mixer;
+            RoutingSlot? router = null;
+            var conv = mixer.conv1d;
+            nint convBias = 0;
+            if (!DecodeLinear.TryCreate(mixer.in_proj, ref router, out var inProj) || !DecodeLinear.TryCreate(mixer.x_proj, ref router, out var xProj)
+                || !DecodeLinear.TryCreate(mixer.dt_proj, ref router, out var dtProj) || !DecodeLinear.TryCreate(mixer.out_proj, ref router, out var outProj)
+                || inProj.Out != 2 * c.IntermediateSize || xProj.Out != c.TimeStepRank + 2 * c.StateSize || xProj.Bias != 0
+                || dtProj.Out != c.IntermediateSize || outProj.Out != c.HiddenSize
+                || !NativeData.TryFloat(block.norm.Weight, out nint norm) || !NativeData.TryFloat(conv.weight, out nint convWeight)
+                || (conv.bias is not null && !NativeData.TryFloat(conv.bias, out convBias))
+                || !NativeData.TryFloat(mixer.A_log, out nint aLog) || !NativeData.TryFloat(mixer.D, out nint d))
+                return null;
+            // The block's observer must be the router its mixed projections follow (LoRA-Mixer block scope), nothing else.
+            if ((block.MixerInputObserver is null) != (router is null)) return null;
+            if (router is not null && router.LayerIndex != i) return null;
+            result[i] = new LayerWeights(norm, inProj, convWeight, convBias, xProj, dtProj, aLog, d, outProj, router);
+        }
+        return result;
+    }
+
+    private sealed record LayerWeights(nint Norm, DecodeLinear InProj, nint ConvWeight, nint ConvBias, DecodeLinear XProj, DecodeLinear DtProj,
+        nint ALog, nint D, DecodeLinear OutProj, RoutingSlot? Router);
+
+    // Pinned scratch memory of one batch size, reused across steps.
+    private sealed class Workspace
+    {
+        private readonly float[] _memory;
+
+        public Workspace(MambaConfig c, int batch)
+        {
+            Batch = batch;
+            Experts = new int[batch * RoutingSlot.MaxDecodeTopK];
+            Gates = new float[batch * RoutingSlot.MaxDecodeTopK];
+            long hidden = c.HiddenSize, inner = c.IntermediateSize, rank = c.TimeStepRank, n = c.StateSize;
+            long[] sizes = { batch * hidden, batch * hidden, batch * 2 * inner, batch * inner, batch * (rank + 2 * n), batch * rank, batch * inner, batch * inner };
+            // Each buffer starts on a 64-byte boundary.
+            long total = sizes.Sum(s => (s + 15) / 16 * 16) + 16;
+            _memory = GC.AllocateUninitializedArray<float>(checked((int)total), pinned: true);
+            float* p = (float*)Marshal.UnsafeAddrOfPinnedArrayElement(_memory, 0);
+            p = (float*)(((nint)p + 63) & ~(nint)63);
+            var buffers = new nint[sizes.Length];
+            for (int i = 0; i < sizes.Length; i++)
+            {
+                buffers[i] = (nint)p;
+                p += (sizes[i] + 15) / 16 * 16;
+            }
+            X = (float*)buffers[0];
+            Normed = (float*)buffers[1];
+            Xz = (float*)buffers[2];
+            U = (float*)buffers[3];
+            Parameters = (float*)buffers[4];
+            DtInput = (float*)buffers[5];
+            Delta = (float*)buffers[6];
+            Y = (float*)buffers[7];
+        }
+
+        public int Batch { get; }
+
+        /// <summary>Chosen experts [batch, k] of the current block.</summary>
+        public int[] Experts { get; }
+
+        /// <summary>Their routing weights [batch, k].</summary>
+        public float[] Gates { get; }
+
+        /// <summary>y[b] += Σ_j g_j s_e B_e A_e x[b] over the chosen experts (or the adapter's one expert), on the calling thread.</summary>
+        public void AddLowRank(DecodeLinear linear, float* x, int inDim, float* y, long yStride, int batch, int topK)
+        {
+            if (linear.LowRank is not { } lr) return;
+            bool routed = lr.Routed;
+            int picks = routed ? topK : 1, maxRank = lr.MaxRank, outDim = lr.Out;
+            float* aAll = (float*)lr.A, bAll = (float*)lr.B;
+            float* t = stackalloc float[picks * maxRank];
+            float** bRows = stackalloc float*[picks];
+            int* rs = stackalloc int[picks];
+            for (int b = 0; b < batch; b++)
+            {
+                float* xb = x + (long)b * inDim, yb = y + b * yStride;
+                int used = 0;
+                for (int j = 0; j < picks; j++)
+                {
+                    int e = routed ? Experts[b * picks + j] : 0;
+                    int r = lr.Ranks[e];
+                    if (r == 0) continue;
+                    float g = (routed ? Gates[b * picks + j] : 1f) * lr.Scalings[e];
+                    float* a = aAll + (long)e * maxRank * inDim;
+                    float* tj = t + used * maxRank;
+                    for (int i = 0; i < r; i++) tj[i] = DecodeMath.Dot(a + (long)i * inDim, xb, inDim) * g;
+                    bRows[used] = bAll + (long)e * outDim * maxRank;
+                    rs[used] = r;
+                    used++;
+                }
+                if (used == 0) continue;
+                for (int o = 0; o < outDim; o++)
+                {
+                    float sum = 0;
+                    long row = (long)o * maxRank;
+                    for (int j = 0; j < used; j++) sum += DecodeMath.Dot(bRows[j] + row, t + j * maxRank, rs[j]);
+                    yb[o] += sum;
+                }
+            }
+        }
+
+        public float* X { get; }
+        public float* Normed { get; }
+        public float* Xz { get; }
+        public float* U { get; }
+        public float* Parameters { get; }
+        public float* DtInput { get; }
+        public float* Delta { get; }
+        public float* Y { get; }
+    }
+}
