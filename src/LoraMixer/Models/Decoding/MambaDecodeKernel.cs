@@ -89,7 +89,7 @@ internal sealed unsafe class MambaDecodeKernel
             var layer = layers[li];
             for (int b = 0; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, (float*)layer.Norm, xn + (long)b * hidden, hidden, eps);
             // Block routing: one decision per sequence from the mixer's normalised input, for every mixed projection.
-            if (layer.Router is { } router) topK = router.DecodeRoute(xn, batch, hidden, cache, ws.Experts, ws.Gates);
+            if (layer.Router is { } router) topK = router.DecodeRoute(xn, batch, hidden, ws.Slots, ws.Experts, ws.Gates);
 
             one[0] = layer.InProj.Into(xz, 2L * inner);
             DecodeMath.MatMul(one, xn, hidden, batch, workers);
@@ -243,7 +243,7 @@ internal sealed unsafe class MambaDecodeKernel
             _cacheOfPointers = cache;
         }
         foreach (var layer in _layers)
-            if (layer.Router is { } router && !router.CanDecode(cache, batch)) return false;
+            if (layer.Router is { } router && !router.CanDecode(cache, batch, batch)) return false;
         return true;
     }
 
@@ -307,6 +307,7 @@ internal sealed unsafe class MambaDecodeKernel
             Batch = batch;
             Experts = new int[batch * RoutingSlot.MaxDecodeTopK];
             Gates = new float[batch * RoutingSlot.MaxDecodeTopK];
+            Slots = Enumerable.Range(0, batch).ToArray();
             long hidden = c.HiddenSize, inner = c.IntermediateSize, rank = c.TimeStepRank, n = c.StateSize;
             long[] sizes = { batch * hidden, batch * hidden, batch * 2 * inner, batch * inner, batch * (rank + 2 * n), batch * rank, batch * inner, batch * inner };
             // Each buffer starts on a 64-byte boundary.
@@ -331,6 +332,9 @@ internal sealed unsafe class MambaDecodeKernel
         }
 
         public int Batch { get; }
+
+        /// <summary>Row b is cache sequence b (the router's per-sequence state).</summary>
+        public int[] Slots { get; }
 
         /// <summary>Chosen experts [batch, k] of the current block.</summary>
         public int[] Experts { get; }
