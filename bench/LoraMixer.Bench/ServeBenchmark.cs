@@ -23,16 +23,19 @@ internal static class ServeBenchmark
         string dir = options.Required("model");
         int[] levels = options.String("clients", "1,8,32").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
         int seconds = options.Int("seconds", 30);
+        // Each level first runs its load for this long unmeasured, so that the figures and the RSS growth describe the
+        // steady state (the first seconds at a new level allocate its lane cache, thread stacks and pools once).
+        int warmup = options.Int("warmup-seconds", 5);
         int maxTokens = options.Int("max-tokens", 64);
         int maxBatch = options.Int("max-batch", Math.Max(16, levels.Max()));
         string? adapter = options.Optional("adapter");
         // --transport engine: the clients submit to the engine in process (no HTTP, no SSE), which isolates the decode loop.
         string transport = options.String("transport", "http");
         if (transport is not ("http" or "engine")) throw new ArgumentException($"--transport is http or engine, got {transport}");
-        return RunAsync(dir, levels, seconds, maxTokens, maxBatch, adapter, transport == "engine").GetAwaiter().GetResult();
+        return RunAsync(dir, levels, seconds, warmup, maxTokens, maxBatch, adapter, transport == "engine").GetAwaiter().GetResult();
     }
 
-    private static async Task<int> RunAsync(string dir, int[] levels, int seconds, int maxTokens, int maxBatch, string? adapter, bool inProcess)
+    private static async Task<int> RunAsync(string dir, int[] levels, int seconds, int warmup, int maxTokens, int maxBatch, string? adapter, bool inProcess)
     {
         using var engine = ServingEngine.Load(new ServingOptions
         {
@@ -49,13 +52,46 @@ internal static class ServeBenchmark
         foreach (int clients in levels)
         {
             GC.Collect();
+            double rssBeforeWarmup = ProcessMemory.CurrentRssMb();
+            if (warmup > 0) await Load(clients, warmup);
+            GC.Collect();
             double rssBefore = ProcessMemory.CurrentRssMb();
+            var (elapsed, completed, errors, tokens, ttft, perToken) = await Load(clients, seconds);
+            GC.Collect();
+            var line = new Dictionary<string, object>
+            {
+                ["bench"] = "serve",
+                ["model"] = Path.GetFileName(Path.GetFullPath(dir).TrimEnd('/')),
+                ["transport"] = inProcess ? "engine" : "http",
+                ["clients"] = clients,
+                ["warmup_seconds"] = warmup,
+                ["seconds"] = Math.Round(elapsed, 1),
+                ["max_batch"] = maxBatch,
+                ["max_tokens"] = maxTokens,
+                ["completed"] = completed,
+                ["errors"] = errors,
+                ["output_tok_s"] = Math.Round(tokens / elapsed, 1),
+                ["ttft_ms_p50"] = Percentile(ttft, 50),
+                ["ttft_ms_p99"] = Percentile(ttft, 99),
+                ["per_token_ms_p50"] = Percentile(perToken, 50),
+                ["per_token_ms_p99"] = Percentile(perToken, 99),
+                ["rss_mb_before_warmup"] = Math.Round(rssBeforeWarmup, 1),
+                ["rss_mb_before"] = Math.Round(rssBefore, 1),
+                ["rss_mb_after"] = Math.Round(ProcessMemory.CurrentRssMb(), 1),
+            };
+            Console.WriteLine(JsonSerializer.Serialize(line));
+        }
+        return 0;
+
+        // `clients` concurrent clients, each sending one request after another until `duration` seconds have passed.
+        async Task<(double Elapsed, int Completed, int Errors, long Tokens, List<double> Ttft, List<double> PerToken)> Load(int clients, int duration)
+        {
             var ttft = new List<double>();
             var perToken = new List<double>();
             long tokens = 0;
             int completed = 0, errors = 0;
             var clock = Stopwatch.StartNew();
-            var deadline = TimeSpan.FromSeconds(seconds);
+            var deadline = TimeSpan.FromSeconds(duration);
             var tasks = Enumerable.Range(0, clients).Select(async c =>
             {
                 int i = 0;
@@ -81,30 +117,8 @@ internal static class ServeBenchmark
                 }
             }).ToArray();
             await Task.WhenAll(tasks);
-            double elapsed = clock.Elapsed.TotalSeconds;
-            GC.Collect();
-            var line = new Dictionary<string, object>
-            {
-                ["bench"] = "serve",
-                ["model"] = Path.GetFileName(Path.GetFullPath(dir).TrimEnd('/')),
-                ["transport"] = inProcess ? "engine" : "http",
-                ["clients"] = clients,
-                ["seconds"] = Math.Round(elapsed, 1),
-                ["max_batch"] = maxBatch,
-                ["max_tokens"] = maxTokens,
-                ["completed"] = completed,
-                ["errors"] = errors,
-                ["output_tok_s"] = Math.Round(tokens / elapsed, 1),
-                ["ttft_ms_p50"] = Percentile(ttft, 50),
-                ["ttft_ms_p99"] = Percentile(ttft, 99),
-                ["per_token_ms_p50"] = Percentile(perToken, 50),
-                ["per_token_ms_p99"] = Percentile(perToken, 99),
-                ["rss_mb_before"] = Math.Round(rssBefore, 1),
-                ["rss_mb_after"] = Math.Round(ProcessMemory.CurrentRssMb(), 1),
-            };
-            Console.WriteLine(JsonSerializer.Serialize(line));
+            return (clock.Elapsed.TotalSeconds, completed, errors, tokens, ttft, perToken);
         }
-        return 0;
     }
 
     // One streamed completion: tokens received, time to the first one, mean time between the following ones; null on error.

@@ -42,6 +42,50 @@ internal readonly unsafe record struct DecodeLinear(nint Weight, nint Bias, int 
         }
     }
 
+    /// <summary>
+    /// y[b] += Σ_j g_j s_e B_e A_e x[b] over row b's chosen experts (<paramref name="experts"/>/<paramref name="gates"/>
+    /// [batch, topK]) or the adapter's one expert; nothing for a plain projection. Runs on the calling thread.
+    /// </summary>
+    public void AddLowRank(float* x, int inDim, float* y, long yStride, int batch, int topK, int[] experts, float[] gates)
+    {
+        if (LowRank is not { } lr) return;
+        bool routed = lr.Routed;
+        int picks = routed ? topK : 1, maxRank = lr.MaxRank, outDim = lr.Out;
+        int[] ranks = lr.Ranks;
+        float[] scalings = lr.Scalings;
+        float* aAll = (float*)lr.A, bAll = (float*)lr.B;
+        // t[j, 0..r) = g_j s_e A_e x; B rows of expert e start at bAll + e·Out·MaxRank.
+        float* t = stackalloc float[picks * maxRank];
+        float** bRows = stackalloc float*[picks];
+        int* rs = stackalloc int[picks];
+        for (int b = 0; b < batch; b++)
+        {
+            float* xb = x + (long)b * inDim, yb = y + b * yStride;
+            int used = 0;
+            for (int j = 0; j < picks; j++)
+            {
+                int e = routed ? experts[b * picks + j] : 0;
+                int r = ranks[e];
+                if (r == 0) continue;
+                float g = (routed ? gates[b * picks + j] : 1f) * scalings[e];
+                float* a = aAll + (long)e * maxRank * inDim;
+                float* tj = t + used * maxRank;
+                for (int i = 0; i < r; i++) tj[i] = DecodeMath.Dot(a + (long)i * inDim, xb, inDim) * g;
+                bRows[used] = bAll + (long)e * outDim * maxRank;
+                rs[used] = r;
+                used++;
+            }
+            if (used == 0) continue;
+            for (int o = 0; o < outDim; o++)
+            {
+                float sum = 0;
+                long row = (long)o * maxRank;
+                for (int j = 0; j < used; j++) sum += DecodeMath.Dot(bRows[j] + row, t + j * maxRank, rs[j]);
+                yb[o] += sum;
+            }
+        }
+    }
+
     private static bool TryPlain(TorchSharp.Modules.Linear plain, LowRankExperts? lowRank, out DecodeLinear linear)
     {
         linear = default;

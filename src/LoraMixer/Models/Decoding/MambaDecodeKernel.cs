@@ -343,42 +343,8 @@ internal sealed unsafe class MambaDecodeKernel
         public float[] Gates { get; }
 
         /// <summary>y[b] += Σ_j g_j s_e B_e A_e x[b] over the chosen experts (or the adapter's one expert), on the calling thread.</summary>
-        public void AddLowRank(DecodeLinear linear, float* x, int inDim, float* y, long yStride, int batch, int topK)
-        {
-            if (linear.LowRank is not { } lr) return;
-            bool routed = lr.Routed;
-            int picks = routed ? topK : 1, maxRank = lr.MaxRank, outDim = lr.Out;
-            float* aAll = (float*)lr.A, bAll = (float*)lr.B;
-            float* t = stackalloc float[picks * maxRank];
-            float** bRows = stackalloc float*[picks];
-            int* rs = stackalloc int[picks];
-            for (int b = 0; b < batch; b++)
-            {
-                float* xb = x + (long)b * inDim, yb = y + b * yStride;
-                int used = 0;
-                for (int j = 0; j < picks; j++)
-                {
-                    int e = routed ? Experts[b * picks + j] : 0;
-                    int r = lr.Ranks[e];
-                    if (r == 0) continue;
-                    float g = (routed ? Gates[b * picks + j] : 1f) * lr.Scalings[e];
-                    float* a = aAll + (long)e * maxRank * inDim;
-                    float* tj = t + used * maxRank;
-                    for (int i = 0; i < r; i++) tj[i] = DecodeMath.Dot(a + (long)i * inDim, xb, inDim) * g;
-                    bRows[used] = bAll + (long)e * outDim * maxRank;
-                    rs[used] = r;
-                    used++;
-                }
-                if (used == 0) continue;
-                for (int o = 0; o < outDim; o++)
-                {
-                    float sum = 0;
-                    long row = (long)o * maxRank;
-                    for (int j = 0; j < used; j++) sum += DecodeMath.Dot(bRows[j] + row, t + j * maxRank, rs[j]);
-                    yb[o] += sum;
-                }
-            }
-        }
+        public void AddLowRank(DecodeLinear linear, float* x, int inDim, float* y, long yStride, int batch, int topK) =>
+            linear.AddLowRank(x, inDim, y, yStride, batch, topK, Experts, Gates);
 
         public float* X { get; }
         public float* Normed { get; }
