@@ -86,6 +86,28 @@ internal readonly unsafe record struct DecodeLinear(nint Weight, nint Bias, int 
         }
     }
 
+    private static readonly object Merged = new(), Training = new(), Inference = new();
+
+    /// <summary>
+    /// The parameter a projection's weight lives in (null for modules the kernels do not read). With
+    /// <see cref="State"/> it makes a kernel's signature of a model: a changed signature means the kernels read the
+    /// model's addresses again.
+    /// </summary>
+    public static object? Identity(nn.Module<Tensor, Tensor> module) => module switch
+    {
+        TorchSharp.Modules.Linear plain => plain.weight,
+        LoraLinear lora => lora.base_layer.weight,
+        MixerLinear mixed => mixed.base_layer.weight,
+        _ => null,
+    };
+
+    /// <summary>A token for the flags that change how an adapter runs (LoRA merged, training mode).</summary>
+    public static object State(nn.Module<Tensor, Tensor> module) => module switch
+    {
+        LoraLinear { Merged: true } => Merged,
+        _ => module.training ? Training : Inference,
+    };
+
     private static bool TryPlain(TorchSharp.Modules.Linear plain, LowRankExperts? lowRank, out DecodeLinear linear)
     {
         linear = default;

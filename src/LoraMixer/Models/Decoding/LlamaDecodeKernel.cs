@@ -30,7 +30,6 @@ internal sealed unsafe class LlamaDecodeKernel
     private nint _embed, _finalNorm, _head;
     private KvCache? _cacheOfPointers;
     private nint[]? _keys, _values;
-    private static readonly object Merged = new(), Training = new(), Inference = new();
 
     public LlamaDecodeKernel(LlamaForCausalLM model)
     {
@@ -315,12 +314,12 @@ internal sealed unsafe class LlamaDecodeKernel
             current[o + 1] = layer.MlpInputObserver;
             current[o + 2] = attention.q_proj; current[o + 3] = attention.k_proj; current[o + 4] = attention.v_proj; current[o + 5] = attention.o_proj;
             current[o + 6] = mlp.gate_proj; current[o + 7] = mlp.up_proj; current[o + 8] = mlp.down_proj;
-            current[o + 9] = Identity(attention.q_proj); current[o + 10] = Identity(attention.k_proj); current[o + 11] = Identity(attention.v_proj);
-            current[o + 12] = Identity(attention.o_proj); current[o + 13] = Identity(mlp.gate_proj); current[o + 14] = Identity(mlp.up_proj);
-            current[o + 15] = Identity(mlp.down_proj);
-            current[o + 16] = State(attention.q_proj); current[o + 17] = State(attention.k_proj); current[o + 18] = State(attention.v_proj);
-            current[o + 19] = State(attention.o_proj); current[o + 20] = State(mlp.gate_proj); current[o + 21] = State(mlp.up_proj);
-            current[o + 22] = State(mlp.down_proj);
+            current[o + 9] = DecodeLinear.Identity(attention.q_proj); current[o + 10] = DecodeLinear.Identity(attention.k_proj); current[o + 11] = DecodeLinear.Identity(attention.v_proj);
+            current[o + 12] = DecodeLinear.Identity(attention.o_proj); current[o + 13] = DecodeLinear.Identity(mlp.gate_proj); current[o + 14] = DecodeLinear.Identity(mlp.up_proj);
+            current[o + 15] = DecodeLinear.Identity(mlp.down_proj);
+            current[o + 16] = DecodeLinear.State(attention.q_proj); current[o + 17] = DecodeLinear.State(attention.k_proj); current[o + 18] = DecodeLinear.State(attention.v_proj);
+            current[o + 19] = DecodeLinear.State(attention.o_proj); current[o + 20] = DecodeLinear.State(mlp.gate_proj); current[o + 21] = DecodeLinear.State(mlp.up_proj);
+            current[o + 22] = DecodeLinear.State(mlp.down_proj);
         }
         // The embedding module, not its weight: TorchSharp's Embedding.weight wraps the native parameter in a new
         // object on every read (which made every step look like a changed model and re-read all addresses).
@@ -346,22 +345,6 @@ internal sealed unsafe class LlamaDecodeKernel
             if (layer.Router is { } router && !router.CanDecode(cache, (int)cache.Batch, batch)) return false;
         return true;
     }
-
-    // The parameter a projection's weight lives in (null for unknown modules: Gather refuses them).
-    private static object? Identity(nn.Module<Tensor, Tensor> module) => module switch
-    {
-        TorchSharp.Modules.Linear plain => plain.weight,
-        LoraLinear lora => lora.base_layer.weight,
-        MixerLinear mixed => mixed.base_layer.weight,
-        _ => null,
-    };
-
-    // Flags that change how an adapter runs (LoRA merged, training mode).
-    private static object State(nn.Module<Tensor, Tensor> module) => module switch
-    {
-        LoraLinear { Merged: true } => Merged,
-        _ => module.training ? Training : Inference,
-    };
 
     private LayerWeights[]? Gather()
     {

@@ -29,7 +29,6 @@ internal sealed unsafe class MambaDecodeKernel
     private nint _embed, _finalNorm, _head;
     private MambaCache? _cacheOfPointers;
     private nint[]? _conv, _ssm;
-    private static readonly object Merged = new(), Training = new(), Inference = new();
 
     public MambaDecodeKernel(MambaForCausalLM model)
     {
@@ -217,10 +216,10 @@ internal sealed unsafe class MambaDecodeKernel
             int o = i * perLayer;
             current[o] = block.MixerInputObserver;
             current[o + 1] = mixer.in_proj; current[o + 2] = mixer.x_proj; current[o + 3] = mixer.dt_proj; current[o + 4] = mixer.out_proj;
-            current[o + 5] = Identity(mixer.in_proj); current[o + 6] = Identity(mixer.x_proj); current[o + 7] = Identity(mixer.dt_proj);
-            current[o + 8] = Identity(mixer.out_proj);
-            current[o + 9] = State(mixer.in_proj); current[o + 10] = State(mixer.x_proj); current[o + 11] = State(mixer.dt_proj);
-            current[o + 12] = State(mixer.out_proj);
+            current[o + 5] = DecodeLinear.Identity(mixer.in_proj); current[o + 6] = DecodeLinear.Identity(mixer.x_proj); current[o + 7] = DecodeLinear.Identity(mixer.dt_proj);
+            current[o + 8] = DecodeLinear.Identity(mixer.out_proj);
+            current[o + 9] = DecodeLinear.State(mixer.in_proj); current[o + 10] = DecodeLinear.State(mixer.x_proj); current[o + 11] = DecodeLinear.State(mixer.dt_proj);
+            current[o + 12] = DecodeLinear.State(mixer.out_proj);
             current[o + 13] = mixer.A_log; current[o + 14] = mixer.D; current[o + 15] = block.norm.Weight;
         }
         // Modules, not their weights: TorchSharp may wrap a native parameter in a new object on every read.
@@ -246,22 +245,6 @@ internal sealed unsafe class MambaDecodeKernel
             if (layer.Router is { } router && !router.CanDecode(cache, batch, batch)) return false;
         return true;
     }
-
-    // The parameter a projection's weight lives in (null for unknown modules: Gather refuses them).
-    private static object? Identity(nn.Module<Tensor, Tensor> module) => module switch
-    {
-        TorchSharp.Modules.Linear plain => plain.weight,
-        LoraLinear lora => lora.base_layer.weight,
-        MixerLinear mixed => mixed.base_layer.weight,
-        _ => null,
-    };
-
-    // Flags that change how an adapter runs (LoRA merged, training mode).
-    private static object State(nn.Module<Tensor, Tensor> module) => module switch
-    {
-        LoraLinear { Merged: true } => Merged,
-        _ => module.training ? Training : Inference,
-    };
 
     private LayerWeights[]? Gather()
     {
