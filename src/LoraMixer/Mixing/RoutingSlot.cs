@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using LoraMixer.Models.Modules;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -237,6 +238,7 @@ public sealed class RoutingSlot : IDisposable
     /// and returns k. Row b's routing state is sequence <paramref name="slots"/>[b] of the cache; a causal-mean router's
     /// running sum and count there advance in place. Hard routing: each row's expert with weight 1 (k = 1).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal unsafe int DecodeRoute(float* hidden, int batch, int hiddenSize, int[] slots, int[] experts, float[] gates)
     {
         int chosenK = Settings.Mode == RoutingMode.Hard ? 1 : Settings.TopK;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using LoraMixer.Lora;
 using LoraMixer.Mixing;
 using TorchSharp;
@@ -46,6 +47,7 @@ internal readonly unsafe record struct DecodeLinear(nint Weight, nint Bias, int 
     /// y[b] += Σ_j g_j s_e B_e A_e x[b] over row b's chosen experts (<paramref name="experts"/>/<paramref name="gates"/>
     /// [batch, topK]) or the adapter's one expert; nothing for a plain projection. Runs on the calling thread.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AddLowRank(float* x, int inDim, float* y, long yStride, int batch, int topK, int[] experts, float[] gates)
     {
         if (LowRank is not { } lr) return;

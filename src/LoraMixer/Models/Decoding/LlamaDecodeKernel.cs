@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using LoraMixer.Lora;
 using LoraMixer.Mixing;
@@ -149,6 +150,7 @@ internal sealed unsafe class LlamaDecodeKernel
         _workspace is { } w && w.Batch >= batch && w.Length >= length ? w : (_workspace = new Workspace(_config, batch, length));
 
     // Row b: cache sequence slots[b], pasts[b] stored positions before the new one; mask [batch, maskStride] (left padding) or null.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Step(LayerWeights[] layers, nint[] keyMemory, nint[] valueMemory, float* embed, float* finalNorm, float* head, long[] ids, long[]? mask,
         int maskStride, int[] slots, int[] pasts, int capacity, KvCache cache, Workspace ws, float* logits, int workers, bool lastRowOnly = false)
     {
@@ -240,6 +242,7 @@ internal sealed unsafe class LlamaDecodeKernel
     }
 
     // HF rotate_half: dimension i pairs with i + d/2.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Rotate(float* x, float* cos, float* sin, int d)
     {
         int half = d / 2;
@@ -252,6 +255,7 @@ internal sealed unsafe class LlamaDecodeKernel
     }
 
     // softmax(q kᵀ/√d + mask) v per row and query head, over the first pasts[b] + 1 positions of the row's cache sequence.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Attend(float* q, float* keys, float* values, float* output, long[]? mask, int maskStride, int[] slots, int[] pasts, int batch,
         int capacity, float* scores, int scoreStride, int workers)
     {
@@ -259,6 +263,7 @@ internal sealed unsafe class LlamaDecodeKernel
         int heads = c.NumAttentionHeads, kvHeads = c.NumKeyValueHeads, d = c.HeadDim, group = heads / kvHeads;
         float scale = 1f / MathF.Sqrt(d);
         nint qs = (nint)q, ks = (nint)keys, vs = (nint)values, os = (nint)output, ss = (nint)scores;
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         void One(int job)
         {
             int b = job / heads, h = job % heads, kvh = h / group, length = pasts[b] + 1;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using LoraMixer.Lora;
@@ -70,6 +71,7 @@ internal sealed unsafe class MambaDecodeKernel
         return logits;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Step(LayerWeights[] layers, long[] ids, MambaCache cache, Workspace ws, float* logits, int workers)
     {
         var c = _config;
@@ -149,6 +151,7 @@ internal sealed unsafe class MambaDecodeKernel
     }
 
     // h = exp(Δ A) ⊙ h + Δ u B and y = C · h + D u per sequence and channel, A = −exp(A_log); the state in place.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void UpdateState(LayerWeights layer, float* ssm, float* u, float* delta, float* par, int paramsDim, float* y,
         int batch, int inner, int rank, int n, int workers)
     {
@@ -156,6 +159,7 @@ internal sealed unsafe class MambaDecodeKernel
         nint aLog = layer.ALog, dSkip = layer.D;
         // A few parts per worker, so that a core taken by another process does not hold the step up.
         int parts = workers > 1 && (long)batch * inner * n >= 1 << 14 ? 4 * workers : 1;
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         void Part(int part)
         {
             long total = (long)batch * inner;
@@ -195,6 +199,7 @@ internal sealed unsafe class MambaDecodeKernel
         else Part(0);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Normalize(float* v, int count, float eps)
     {
         float scale = 1f / MathF.Sqrt(DecodeMath.Dot(v, v, count) / count + eps);

@@ -54,6 +54,7 @@ internal static unsafe class MambaMixerKernel
         Vector256.ConditionalSelect(Vector256.GreaterThan(v, Vector256.Create(20f)), v, Vector256.Log(Vector256<float>.One + Exp(v)));
 
     /// <summary>v[i] = softplus(v[i]) over <paramref name="count"/> floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SoftplusInPlace(float* v, long count)
     {
         long i = 0;
@@ -62,6 +63,7 @@ internal static unsafe class MambaMixerKernel
     }
 
     /// <summary>v[i] = SiLU(v[i]) over <paramref name="count"/> floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SiluInPlace(float* v, long count)
     {
         long i = 0;
@@ -70,6 +72,7 @@ internal static unsafe class MambaMixerKernel
     }
 
     /// <summary>y[i] ·= SiLU(z[i]) over <paramref name="count"/> floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void GateInPlace(float* y, float* z, long count)
     {
         long i = 0;
@@ -83,6 +86,7 @@ internal static unsafe class MambaMixerKernel
     /// <paramref name="convState"/> [B, D, K−1] (zeros when null). The state, when given, receives the last K−1
     /// inputs in place. <paramref name="weight"/> is [K, D] (the conv weight transposed); mask [B, T] or null.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Convolve(float* x, long xStride, float* mask, float* convState, float* weight, float* bias, float* output,
         int batch, int time, int inner, int kernel, int workers)
     {
@@ -91,6 +95,7 @@ internal static unsafe class MambaMixerKernel
         // Work item: one (row, range of 32 positions), walked position by position along the rows of x (contiguous
         // reads); small items balance the cores when another process takes one.
         int parts = (time + 31) / 32;
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         void Part(int job)
         {
             int b = job / parts, part = job % parts;
@@ -156,11 +161,13 @@ internal static unsafe class MambaMixerKernel
     /// apart (one per (b, t)), z rows <paramref name="zStride"/> apart. <paramref name="aTransposed"/> is A [N, D].
     /// The final state is written back into <paramref name="state"/> when given.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Scan(float* u, float* delta, float* aTransposed, float* bRows, float* cRows, long bcStride, float* dSkip,
         float* z, long zStride, float* state, float* y, int batch, int time, int inner, int stateSize, int workers)
     {
         int blocks = inner / Lanes;
         nint us = (nint)u, ds = (nint)delta, a = (nint)aTransposed, bs = (nint)bRows, cs = (nint)cRows, dk = (nint)dSkip, zs = (nint)z, hs = (nint)state, ys = (nint)y;
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         void Block(int job)
         {
             int b = job / blocks, d0 = job % blocks * Lanes, n = stateSize;
