@@ -272,6 +272,7 @@ public sealed class RoutingSlot : IDisposable
 
     internal int DecodedRows { get; private set; }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private unsafe void DecodeTopK(float* hidden, int batch, int hiddenSize, int[] slots, int[] experts, float[] gates)
     {
         int e = _experts, k = Settings.TopK;
