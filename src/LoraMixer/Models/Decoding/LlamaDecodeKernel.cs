@@ -401,17 +401,7 @@ internal sealed unsafe class LlamaDecodeKernel
                 batch * hidden, batch * hidden, batch * qDim, batch * kvDim, batch * kvDim, batch * qDim, batch * inter, batch * inter,
                 batch * c.HeadDim / 2, batch * c.HeadDim / 2, (long)batch * c.NumAttentionHeads * capacity,
             };
-            // Each buffer starts on a 64-byte boundary.
-            long total = sizes.Sum(s => (s + 15) / 16 * 16) + 16;
-            _memory = GC.AllocateUninitializedArray<float>(checked((int)total), pinned: true);
-            float* p = (float*)Marshal.UnsafeAddrOfPinnedArrayElement(_memory, 0);
-            p = (float*)(((nint)p + 63) & ~(nint)63);
-            var buffers = new nint[sizes.Length];
-            for (int i = 0; i < sizes.Length; i++)
-            {
-                buffers[i] = (nint)p;
-                p += (sizes[i] + 15) / 16 * 16;
-            }
+            var buffers = NativeData.PinnedBuffers(sizes, out _memory);
             X = (float*)buffers[0];
             Normed = (float*)buffers[1];
             Q = (float*)buffers[2];

@@ -298,17 +298,7 @@ internal sealed unsafe class MambaDecodeKernel
             Slots = Enumerable.Range(0, batch).ToArray();
             long hidden = c.HiddenSize, inner = c.IntermediateSize, rank = c.TimeStepRank, n = c.StateSize;
             long[] sizes = { batch * hidden, batch * hidden, batch * 2 * inner, batch * inner, batch * (rank + 2 * n), batch * rank, batch * inner, batch * inner };
-            // Each buffer starts on a 64-byte boundary.
-            long total = sizes.Sum(s => (s + 15) / 16 * 16) + 16;
-            _memory = GC.AllocateUninitializedArray<float>(checked((int)total), pinned: true);
-            float* p = (float*)Marshal.UnsafeAddrOfPinnedArrayElement(_memory, 0);
-            p = (float*)(((nint)p + 63) & ~(nint)63);
-            var buffers = new nint[sizes.Length];
-            for (int i = 0; i < sizes.Length; i++)
-            {
-                buffers[i] = (nint)p;
-                p += (sizes[i] + 15) / 16 * 16;
-            }
+            var buffers = NativeData.PinnedBuffers(sizes, out _memory);
             X = (float*)buffers[0];
             Normed = (float*)buffers[1];
             Xz = (float*)buffers[2];

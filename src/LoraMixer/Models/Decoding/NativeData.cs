@@ -21,4 +21,23 @@ internal static class NativeData
 
     /// <summary>The address of the first element of a tensor the caller has already checked.</summary>
     public static nint Of(Tensor t) => THSTensor_data(t.Handle);
+
+    /// <summary>
+    /// Scratch buffers of <paramref name="sizes"/> floats each, carved from one pinned array (kept alive by the caller
+    /// through <paramref name="memory"/>), each starting on a 64-byte boundary; returns their addresses.
+    /// </summary>
+    public static unsafe nint[] PinnedBuffers(long[] sizes, out float[] memory)
+    {
+        long total = sizes.Sum(s => (s + 15) / 16 * 16) + 16;
+        memory = GC.AllocateUninitializedArray<float>(checked((int)total), pinned: true);
+        float* p = (float*)Marshal.UnsafeAddrOfPinnedArrayElement(memory, 0);
+        p = (float*)(((nint)p + 63) & ~(nint)63);
+        var buffers = new nint[sizes.Length];
+        for (int i = 0; i < sizes.Length; i++)
+        {
+            buffers[i] = (nint)p;
+            p += (sizes[i] + 15) / 16 * 16;
+        }
+        return buffers;
+    }
 }
