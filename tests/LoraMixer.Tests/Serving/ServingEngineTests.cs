@@ -32,6 +32,18 @@ public sealed class ServingEngineTests
         }
     }
 
+    // Submits every job greedily, 3 ms apart so that later ones join while earlier ones run; what was served, in order.
+    private static async Task<(string Text, GenerationSummary Summary)[]> ServeStaggered(ServingEngine engine, string model, (string Prompt, int Tokens)[] jobs)
+    {
+        var handles = new List<GenerationHandle>();
+        foreach (var (prompt, tokens) in jobs)
+        {
+            handles.Add(engine.Submit(new GenerationRequest(model, engine.EncodePrompt(prompt), ServingFixtures.Greedy(tokens))));
+            await Task.Delay(3);
+        }
+        return await Task.WhenAll(handles.Select(h => h.CompleteAsync()));
+    }
+
     [Fact]
     public async Task Rows_that_join_and_leave_mid_stream_in_reused_slots_equal_generate()
     {
@@ -41,13 +53,7 @@ public sealed class ServingEngineTests
         using var engine = ServingEngine.Load(new ServingOptions { ModelDir = ServingFixtures.Llama, MaxBatch = 2 });
         string model = engine.Models[0].Id;
         var jobs = Enumerable.Range(0, 7).Select(i => (Prompt: ServingFixtures.Prompts[i % ServingFixtures.Prompts.Length], Tokens: 5 + (i * 23) % 70)).ToArray();
-        var handles = new List<GenerationHandle>();
-        foreach (var (prompt, tokens) in jobs)
-        {
-            handles.Add(engine.Submit(new GenerationRequest(model, engine.EncodePrompt(prompt), ServingFixtures.Greedy(tokens))));
-            await Task.Delay(3);
-        }
-        var results = await Task.WhenAll(handles.Select(h => h.CompleteAsync()));
+        var results = await ServeStaggered(engine, model, jobs);
         for (int i = 0; i < jobs.Length; i++)
         {
             var expected = ServingFixtures.Generate(ServingFixtures.Llama, jobs[i].Prompt, ServingFixtures.Greedy(jobs[i].Tokens));
@@ -64,13 +70,7 @@ public sealed class ServingEngineTests
         using var engine = ServingEngine.Load(new ServingOptions { ModelDir = ServingFixtures.Llama, MaxBatch = 2, UseDecodeKernel = false });
         string model = engine.Models[0].Id;
         var jobs = Enumerable.Range(0, 5).Select(i => (Prompt: ServingFixtures.Prompts[i % ServingFixtures.Prompts.Length], Tokens: 4 + (i * 7) % 15)).ToArray();
-        var handles = new List<GenerationHandle>();
-        foreach (var (prompt, tokens) in jobs)
-        {
-            handles.Add(engine.Submit(new GenerationRequest(model, engine.EncodePrompt(prompt), ServingFixtures.Greedy(tokens))));
-            await Task.Delay(3);
-        }
-        var results = await Task.WhenAll(handles.Select(h => h.CompleteAsync()));
+        var results = await ServeStaggered(engine, model, jobs);
         for (int i = 0; i < jobs.Length; i++)
         {
             var expected = ServingFixtures.Generate(ServingFixtures.Llama, jobs[i].Prompt, ServingFixtures.Greedy(jobs[i].Tokens), kernel: false);
