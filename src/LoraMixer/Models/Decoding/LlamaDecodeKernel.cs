@@ -296,7 +296,7 @@ internal sealed unsafe class LlamaDecodeKernel
         long work = 0;
         for (int b = 0; b < batch; b++) work += (long)heads * (pasts[b] + 1) * d;
         if (workers > 1 && work >= 1 << 15)
-            Parallel.For(0, jobs, new ParallelOptions { MaxDegreeOfParallelism = workers }, One);
+            DecodeParallel.For(jobs, workers, One);
         else
             for (int j = 0; j < jobs; j++) One(j);
     }

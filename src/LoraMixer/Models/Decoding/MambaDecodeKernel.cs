@@ -195,7 +195,7 @@ internal sealed unsafe class MambaDecodeKernel
                 ((float*)ys)[job] = acc + uv * ((float*)dSkip)[d];
             }
         }
-        if (parts > 1) Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = workers }, Part);
+        if (parts > 1) DecodeParallel.For(parts, workers, Part);
         else Part(0);
     }
 
