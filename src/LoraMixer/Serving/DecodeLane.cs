@@ -1,3 +1,4 @@
+using LoraMixer.Models.Decoding;
 using LoraMixer.Models.Llama;
 using LoraMixer.Models.Modules;
 using static TorchSharp.torch;
@@ -6,11 +7,12 @@ namespace LoraMixer.Serving;
 
 /// <summary>
 /// The running requests of one model and routing, decoded together: one forward pass per step feeds every row its
-/// next token. A new request is prefilled alone (as <c>generate</c> does for one prompt) and joins at the next step.
-/// On the C# decode kernel every row owns one sequence (slot) of a lane cache preallocated for several rows and
-/// positions: a joining row's prefilled keys and values are copied into a free slot, from position 0, a leaving row
-/// frees its slot, and the other rows are not touched; each row attends over its own positions, so no padding is
-/// computed. The cache grows geometrically (rows and positions) when full. When the kernel does not cover a step
+/// next token. On the C# decode kernel every row owns one sequence (slot) of a lane cache preallocated for several
+/// rows and positions, and each row attends over its own positions, so no padding is computed. The short prompts of
+/// the requests that arrive between two steps are prefilled together, in one kernel pass, straight into free slots
+/// (<see cref="PrefillWaiting"/>); any other new request is prefilled alone (as <c>generate</c> does for one
+/// prompt) and its keys and values are copied into a free slot when it joins at the next step. A leaving row frees
+/// its slot, and the other rows are not touched. The cache grows geometrically (rows and positions) when full. When the kernel does not cover a step
 /// (another model family, a router it does not read), the lane moves its rows into one batch cache, right-aligned
 /// to the longest row with the positions before each shorter row masked (left padding), and runs the TorchSharp
 /// path, rebuilding that cache as rows join and leave, until the lane empties. Models without a key/value cache
@@ -59,7 +61,93 @@ internal sealed class DecodeLane : IDisposable
     /// <summary>Prefilled rows waiting to join at the next step.</summary>
     public List<ServingRow> Joining { get; } = [];
 
-    public int Count => Rows.Count + Joining.Count;
+    /// <summary>Admitted rows whose prompts <see cref="PrefillWaiting"/> will run together.</summary>
+    public List<ServingRow> Waiting { get; } = [];
+
+    public int Count => Rows.Count + Joining.Count + Waiting.Count;
+
+    /// <summary>
+    /// Whether <paramref name="row"/>'s prompt can be prefilled with others in one kernel pass: the lane runs on the
+    /// kernel, the prompt is short, and its routing needs no state from the prompt (the plain base, or adapters; a
+    /// mixer's router reads the whole prompt, which its TorchSharp prefill computes).
+    /// </summary>
+    public bool CanPrefillTogether(ServingRow row) =>
+        !_paddedMode && _kernelModel is { UseDecodeKernel: true } && Runner.Batched
+        && row.PromptIds.Count <= LlamaDecodeKernel.MaxPrefillTokens
+        && (Runner.Mixer is null || Routing.Mode == LaneRoutingMode.PerRowExpert);
+
+    /// <summary>
+    /// Prefills every row of <see cref="Waiting"/> in one kernel pass, each straight into a free slot of the lane
+    /// cache, and samples their first tokens; they are in <see cref="Rows"/> afterwards. Returns the rows that their
+    /// first token already ends. Rows the kernel does not cover are prefilled one by one (<see cref="Prefill"/>).
+    /// </summary>
+    public IReadOnlyList<ServingRow> PrefillWaiting()
+    {
+        var rows = Waiting.ToList();
+        if (rows.Count == 0) return [];
+        var finished = new List<ServingRow>();
+        if (!PrefillTogether(rows, finished))
+            foreach (var row in rows)
+            {
+                Waiting.Remove(row);
+                if (Prefill(row)) finished.Add(row);
+            }
+        return finished;
+    }
+
+    // The kernel pass of PrefillWaiting; false (nothing changed) when the kernel does not cover it.
+    private bool PrefillTogether(List<ServingRow> rows, List<ServingRow> finished)
+    {
+        if (_paddedMode || _kernelModel is null) return false;
+        int total = rows.Sum(r => r.PromptIds.Count), vocab = Runner.Model.VocabSize;
+        int longest = Math.Max(rows.Max(r => r.PromptIds.Count), Rows.Count == 0 ? 0 : Rows.Max(r => r.CachedLength)) + 1;
+        Reserve(Rows.Count + rows.Count, longest);
+        var ids = new long[total];
+        var slots = new int[total];
+        var positions = new int[total];
+        var last = new int[rows.Count];
+        var experts = Routing.Mode == LaneRoutingMode.PerRowExpert ? new int[total] : null;
+        var taken = new int[rows.Count];
+        int at = 0;
+        for (int j = 0; j < rows.Count; j++)
+        {
+            int slot = Array.IndexOf(_used, false);
+            _used[slot] = true;
+            taken[j] = slot;
+            var prompt = rows[j].PromptIds;
+            for (int t = 0; t < prompt.Count; t++, at++)
+            {
+                (ids[at], slots[at], positions[at]) = (prompt[t], slot, t);
+                if (experts is not null) experts[at] = rows[j].HardExpert!.Value;
+            }
+            last[j] = at - 1;
+        }
+        var logits = new float[rows.Count * vocab];
+        bool ran = false;
+        try
+        {
+            using var scope = NewDisposeScope();
+            Runner.Apply(Routing, experts);
+            ran = _kernelModel.TryPrefillRows(ids, slots, positions, last, _slots!, logits);
+        }
+        finally
+        {
+            if (!ran) foreach (int slot in taken) _used[slot] = false;
+        }
+        if (!ran) return false;
+        for (int j = 0; j < rows.Count; j++)
+        {
+            var row = rows[j];
+            Waiting.Remove(row);
+            row.BatchIndex = taken[j];
+            row.CachedLength = row.PromptIds.Count;
+            Rows.Add(row);
+            Runner.CollectRouting(Routing, [row], row.CachedLength, _metrics);
+            if (row.Accept(logits.AsSpan(j * vocab, vocab), _metrics)) finished.Add(row);
+        }
+        _metrics.RecordStep(rows.Count, decodeStep: false);
+        return true;
+    }
 
     /// <summary>Runs the prompt of <paramref name="row"/> alone and samples its first token; true when that already ends it.</summary>
     public bool Prefill(ServingRow row)
@@ -88,7 +176,7 @@ internal sealed class DecodeLane : IDisposable
             if (_paddedMode) _dirty = true;
             else _used[row.BatchIndex] = false;
         }
-        else Joining.Remove(row);
+        else if (!Joining.Remove(row)) Waiting.Remove(row);
         row.Dispose();
     }
 
@@ -351,6 +439,6 @@ internal sealed class DecodeLane : IDisposable
     {
         ReleaseBatch();
         ReleaseSlots();
-        foreach (var row in Rows.Concat(Joining)) row.Dispose();
+        foreach (var row in Rows.Concat(Joining).Concat(Waiting)) row.Dispose();
     }
 }

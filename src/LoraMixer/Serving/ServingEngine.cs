@@ -401,7 +401,7 @@ public sealed class ServingEngine : IDisposable
                 Admit(reader);
                 foreach (var (key, lane) in _lanes.ToArray())
                 {
-                    foreach (var row in lane.Rows.Concat(lane.Joining).Where(r => r.Cancelled).ToArray())
+                    foreach (var row in lane.Rows.Concat(lane.Joining).Concat(lane.Waiting).Where(r => r.Cancelled).ToArray())
                         End(lane, row, null, cancelled: true);
                     if (lane.Count == 0)
                     {
@@ -417,7 +417,7 @@ public sealed class ServingEngine : IDisposable
                     catch (Exception e) when (e is not OutOfMemoryException)
                     {
                         _log?.Invoke($"decoding failed for {lane.Runner.Label}: {e.Message}");
-                        foreach (var row in lane.Rows.Concat(lane.Joining).ToArray()) End(lane, row, e, cancelled: false);
+                        foreach (var row in lane.Rows.Concat(lane.Joining).Concat(lane.Waiting).ToArray()) End(lane, row, e, cancelled: false);
                         lane.Dispose();
                         _lanes.Remove(key);
                         continue;
@@ -455,6 +455,11 @@ public sealed class ServingEngine : IDisposable
                 End(lane, row, null, cancelled: false);
                 continue;
             }
+            if (lane.CanPrefillTogether(row))
+            {
+                lane.Waiting.Add(row);
+                continue;
+            }
             try
             {
                 if (lane.Prefill(row)) End(lane, row, null, cancelled: false);
@@ -465,13 +470,27 @@ public sealed class ServingEngine : IDisposable
                 End(lane, row, e, cancelled: false);
             }
         }
+        // The short prompts that arrived since the last step, one kernel pass per lane.
+        foreach (var lane in _lanes.Values)
+        {
+            if (lane.Waiting.Count == 0) continue;
+            try
+            {
+                foreach (var row in lane.PrefillWaiting()) End(lane, row, null, cancelled: false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                _log?.Invoke($"prefill failed for {lane.Runner.Label}: {e.Message}");
+                foreach (var row in lane.Waiting.ToArray()) End(lane, row, e, cancelled: false);
+            }
+        }
     }
 
     private void AbortAll()
     {
         foreach (var (key, lane) in _lanes.ToArray())
         {
-            foreach (var row in lane.Rows.Concat(lane.Joining).ToArray()) End(lane, row, null, cancelled: true);
+            foreach (var row in lane.Rows.Concat(lane.Joining).Concat(lane.Waiting).ToArray()) End(lane, row, null, cancelled: true);
             lane.Dispose();
             _lanes.Remove(key);
         }

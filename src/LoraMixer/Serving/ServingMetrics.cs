@@ -23,7 +23,7 @@ public sealed class ServingMetrics
     private readonly long[] _ttftCounts = new long[TtftBuckets.Length + 1];
     private readonly Queue<(long Ticks, int Tokens)> _recent = new();
     private double _ttftSum;
-    private long _ttftCount, _steps, _recentTokens;
+    private long _ttftCount, _steps, _prefills, _recentTokens;
     private int _queueDepth, _running, _maxBatch;
     private bool _ready;
 
@@ -41,6 +41,15 @@ public sealed class ServingMetrics
 
     /// <summary>Requests being decoded now.</summary>
     public int Running => Volatile.Read(ref _running);
+
+    /// <summary>Prefill passes so far: the short prompts that arrive between two steps share one.</summary>
+    public long PrefillPasses
+    {
+        get
+        {
+            lock (_lock) return _prefills;
+        }
+    }
 
     /// <summary>Tokens generated per second over the last 10 seconds.</summary>
     public double TokensPerSecond
@@ -89,6 +98,7 @@ public sealed class ServingMetrics
         lock (_lock)
         {
             if (decodeStep) _steps++;
+            else _prefills++;
             _recent.Enqueue((now, tokens));
             _recentTokens += tokens;
             Trim(now);
@@ -135,6 +145,8 @@ public sealed class ServingMetrics
             sb.Append("loramixer_tokens_per_second ").Append(F(tokensPerSecond)).Append('\n');
             Header("loramixer_decode_steps_total", "counter", "Decoding steps of the batch");
             sb.Append("loramixer_decode_steps_total ").Append(_steps).Append('\n');
+            Header("loramixer_prefill_passes_total", "counter", "Prefill passes (short prompts that arrive together share one)");
+            sb.Append("loramixer_prefill_passes_total ").Append(_prefills).Append('\n');
             Header("loramixer_queue_depth", "gauge", "Requests waiting for a batch slot");
             sb.Append("loramixer_queue_depth ").Append(QueueDepth).Append('\n');
             Header("loramixer_batch_size", "gauge", "Requests being decoded");

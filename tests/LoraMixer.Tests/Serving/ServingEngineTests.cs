@@ -63,6 +63,30 @@ public sealed class ServingEngineTests
     }
 
     [Fact]
+    public async Task Requests_arriving_together_are_prefilled_in_one_pass_and_equal_generate()
+    {
+        // One request runs; four more arrive while the loop sleeps between steps, so they are admitted together and
+        // their prompts (different lengths) run as one kernel pass into free slots, next to the running row.
+        using var engine = ServingEngine.Load(new ServingOptions
+        {
+            ModelDir = ServingFixtures.Llama, MaxBatch = 8, StepInterval = TimeSpan.FromMilliseconds(40),
+        });
+        string model = engine.Models[0].Id;
+        var jobs = Enumerable.Range(0, 5).Select(i => (Prompt: ServingFixtures.Prompts[i % ServingFixtures.Prompts.Length], Tokens: 6 + 3 * i)).ToArray();
+        var requests = jobs.Select(j => new GenerationRequest(model, engine.EncodePrompt(j.Prompt), ServingFixtures.Greedy(j.Tokens))).ToArray();
+        var handles = new List<GenerationHandle> { engine.Submit(requests[0]) };
+        await Task.Delay(100);
+        handles.AddRange(requests.Skip(1).Select(r => engine.Submit(r)));
+        var results = await Task.WhenAll(handles.Select(h => h.CompleteAsync()));
+        for (int i = 0; i < jobs.Length; i++)
+        {
+            var expected = ServingFixtures.Generate(ServingFixtures.Llama, jobs[i].Prompt, ServingFixtures.Greedy(jobs[i].Tokens));
+            Assert.True(expected.Text == results[i].Text, $"request {i}: expected '{expected.Text}', served '{results[i].Text}'");
+        }
+        Assert.True(engine.Metrics.PrefillPasses < jobs.Length, $"{engine.Metrics.PrefillPasses} prefill passes for {jobs.Length} requests");
+    }
+
+    [Fact]
     public async Task Without_the_decode_kernel_rows_share_a_padded_batch_and_equal_generate_on_the_torchsharp_path()
     {
         // The lane's other mode: the first step finds the kernel off, moves its rows out of their slots into one

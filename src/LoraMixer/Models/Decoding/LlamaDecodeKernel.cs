@@ -88,32 +88,61 @@ internal sealed unsafe class LlamaDecodeKernel
     /// <summary>
     /// Logits [1, 1, vocab] of the last of the tokens ids [1, T] (a short prompt, 2 ≤ T ≤ <see cref="MaxPrefillTokens"/>,
     /// no padding) after what <paramref name="cache"/> holds, or null when the kernel does not cover it. Its T positions
-    /// run as one batch of T rows on the one sequence, row t at position Length + t: each layer stores every row's key and
-    /// value before any row attends, and row t attends to the positions up to its own, which is causal attention.
+    /// run as one batch of T rows on the one sequence (see <see cref="TryPrefillRows"/>).
     /// </summary>
     public Tensor? TryPrefill(Tensor inputIds, KvCache cache)
     {
         if (inputIds.ndim != 2 || inputIds.shape[0] != 1 || inputIds.shape[1] < 2 || inputIds.shape[1] > MaxPrefillTokens) return null;
-        if (_model.Device.type != DeviceType.CPU || is_grad_enabled() || cache.Batch != 1) return null;
-        if (inputIds.dtype != ScalarType.Int64 && inputIds.dtype != ScalarType.Int32) return null;
-        int tokens = (int)inputIds.shape[1], past = cache.Length, length = past + tokens;
-        if (length > cache.Capacity || length > _config.MaxPositionEmbeddings) return null;
+        if (cache.Batch != 1 || (inputIds.dtype != ScalarType.Int64 && inputIds.dtype != ScalarType.Int32)) return null;
+        int tokens = (int)inputIds.shape[1], past = cache.Length;
         long[] ids;
         using (var scope = NewDisposeScope())
             ids = inputIds.to_type(ScalarType.Int64).contiguous().data<long>().ToArray();
-        foreach (long id in ids)
-            if (id < 0 || id >= _config.VocabSize) return null;
-        if (!Prepare(cache, tokens)) return null;
-        var ws = WorkspaceFor(tokens, Math.Max(length, cache.Capacity));
-        int workers = Math.Max(1, get_num_threads());
         var slots = new int[tokens];
-        var pasts = new int[tokens];
-        for (int t = 0; t < tokens; t++) pasts[t] = past + t;
+        var positions = new int[tokens];
+        for (int t = 0; t < tokens; t++) positions[t] = past + t;
         var logits = empty(new long[] { 1, 1, _config.VocabSize });
-        Step(_layers!, _keys!, _values!, (float*)_embed, (float*)_finalNorm, (float*)_head, ids, null, 0, slots, pasts, cache.Capacity, cache, ws,
-            (float*)NativeData.Of(logits), workers, lastRowOnly: true);
+        using (var scope = NewDisposeScope())
+            if (!TryPrefillRows(ids, slots, positions, [tokens - 1], cache, new Span<float>((float*)NativeData.Of(logits), _config.VocabSize)))
+            {
+                logits.Dispose();
+                return null;
+            }
         cache.Advance(tokens);
         return logits;
+    }
+
+    /// <summary>
+    /// Prompt tokens of one or several sequences as one batch of rows: row i is token ids[i] at position
+    /// positions[i] of cache sequence slots[i], and the rows of one sequence come in order and continue what that
+    /// sequence holds (positions from 0 when it is new). Each layer stores every row's key and value before any row
+    /// attends, and a row attends to its sequence's positions up to its own: causal attention, for every sequence at
+    /// once. Writes the logits of rows <paramref name="logitRows"/> (in that order, [count, vocab]) to
+    /// <paramref name="logits"/>. The cache's <see cref="KvCache.Length"/> is neither read nor advanced. False when
+    /// the kernel does not cover the rows (then nothing has changed). Used for short prompts (its attention scratch
+    /// memory grows with the rows, and its products are tuned for a few rows).
+    /// </summary>
+    public bool TryPrefillRows(long[] ids, int[] slots, int[] positions, int[] logitRows, KvCache cache, Span<float> logits)
+    {
+        int rows = ids.Length;
+        if (rows < 1 || slots.Length != rows || positions.Length != rows || logitRows.Length < 1) return false;
+        if (logits.Length < (long)logitRows.Length * _config.VocabSize || _model.Device.type != DeviceType.CPU || is_grad_enabled()) return false;
+        int longest = 0;
+        for (int i = 0; i < rows; i++)
+        {
+            if (slots[i] < 0 || slots[i] >= cache.Batch || positions[i] < 0 || positions[i] + 1 > cache.Capacity) return false;
+            if (positions[i] + 1 > _config.MaxPositionEmbeddings || ids[i] < 0 || ids[i] >= _config.VocabSize) return false;
+            longest = Math.Max(longest, positions[i] + 1);
+        }
+        foreach (int row in logitRows)
+            if (row < 0 || row >= rows) return false;
+        if (!Prepare(cache, rows)) return false;
+        var ws = WorkspaceFor(rows, Math.Max(longest, cache.Capacity));
+        int workers = Math.Max(1, get_num_threads());
+        fixed (float* output = logits)
+            Step(_layers!, _keys!, _values!, (float*)_embed, (float*)_finalNorm, (float*)_head, ids, null, 0, slots, positions, cache.Capacity, cache, ws,
+                output, workers, logitRows);
+        return true;
     }
 
     /// <summary>
@@ -152,7 +181,7 @@ internal sealed unsafe class LlamaDecodeKernel
     // Row b: cache sequence slots[b], pasts[b] stored positions before the new one; mask [batch, maskStride] (left padding) or null.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Step(LayerWeights[] layers, nint[] keyMemory, nint[] valueMemory, float* embed, float* finalNorm, float* head, long[] ids, long[]? mask,
-        int maskStride, int[] slots, int[] pasts, int capacity, KvCache cache, Workspace ws, float* logits, int workers, bool lastRowOnly = false)
+        int maskStride, int[] slots, int[] pasts, int capacity, KvCache cache, Workspace ws, float* logits, int workers, int[]? logitRows = null)
     {
         var c = _config;
         int batch = ids.Length, hidden = c.HiddenSize, heads = c.NumAttentionHeads, kvHeads = c.NumKeyValueHeads, d = c.HeadDim;
@@ -234,11 +263,11 @@ internal sealed unsafe class LlamaDecodeKernel
             for (long i = 0; i < (long)batch * hidden; i++) x[i] += xn[i];
         }
 
-        // Logits of every row, or (a prefill) of the last row only.
-        int first = lastRowOnly ? batch - 1 : 0;
-        for (int b = first; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, finalNorm, xn + (long)b * hidden, hidden, eps);
+        // Logits of every row, or (a prefill) of the rows asked for, normalised into the first rows of xn.
+        int count = logitRows?.Length ?? batch;
+        for (int j = 0; j < count; j++) DecodeMath.RmsNorm(x + (long)(logitRows?[j] ?? j) * hidden, finalNorm, xn + (long)j * hidden, hidden, eps);
         one[0] = new Projection((nint)head, 0, c.VocabSize, (nint)logits, c.VocabSize);
-        DecodeMath.MatMul(one, xn + (long)first * hidden, hidden, batch - first, workers);
+        DecodeMath.MatMul(one, xn, hidden, count, workers);
     }
 
     // HF rotate_half: dimension i pairs with i + d/2.

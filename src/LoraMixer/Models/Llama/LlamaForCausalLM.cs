@@ -77,6 +77,20 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
         return true;
     }
 
+    /// <summary>
+    /// Serving: the prompts of several requests in one decode-kernel pass, each into its own sequence of
+    /// <paramref name="cache"/> (see <see cref="LlamaDecodeKernel.TryPrefillRows"/>); false when the kernel is off or
+    /// does not cover them.
+    /// </summary>
+    internal bool TryPrefillRows(long[] ids, int[] slots, int[] positions, int[] logitRows, KvCache cache, Span<float> logits)
+    {
+        if (!UseDecodeKernel) return false;
+        _decodeKernel ??= new LlamaDecodeKernel(this);
+        if (!_decodeKernel.TryPrefillRows(ids, slots, positions, logitRows, cache, logits)) return false;
+        DecodeKernelPrefills++;
+        return true;
+    }
+
     /// <inheritdoc />
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, IInferenceCache? cache = null, bool lastPositionOnly = false)
     {
