@@ -11,7 +11,7 @@ namespace LoraMixer.Bench;
 /// <summary>
 /// Mixer speed: prefill (512 tokens, or the model's window) and decode (1 sequence) tokens/s of the LoRA-Mixer
 /// (E experts, top-k, rank r, random weights) against the plain base model and a single merged LoRA, as ratios.
-/// Each figure is the best of <c>--repeats</c> runs, after one warm-up pass of the whole measurement.
+/// Each figure is the best of <c>--repeats</c> rounds in which the three models take turns, after one warm-up run of each.
 /// </summary>
 internal static class MixerBenchmark
 {
@@ -26,8 +26,6 @@ internal static class MixerBenchmark
         manual_seed(0);
 
         var baseModel = LlamaLoader.Load(dir);
-        Measure(baseModel, 1); // warms up the process (JIT, allocator, thread pool) so the first model measured is not penalised
-        var (basePrefill, baseDecode) = Measure(baseModel, repeats);
 
         var merged = LlamaLoader.Load(dir);
         foreach (var target in TargetLinears.Find(merged, n => TargetLinears.AttentionProjections.Any(p => n.EndsWith("." + p))))
@@ -37,7 +35,6 @@ internal static class MixerBenchmark
             lora.Merge();
             target.Replace(lora);
         }
-        var (mergedPrefill, mergedDecode) = Measure(merged, repeats);
 
         var model = LlamaLoader.Load(dir);
         var config = new MixerConfig
@@ -55,10 +52,27 @@ internal static class MixerBenchmark
             for (int e = 0; e < experts; e++)
                 p.SetExpert(e, randn(rank, p.lora_A.shape[2]) * 0.1, randn(p.lora_B.shape[1], rank) * 0.1);
         foreach (var (_, w) in mixer.RouterParameters()) w.copy_(randn(w.shape));
-        var (mixerPrefill, mixerDecode) = Measure(model, repeats);
+        // The three models take turns, one prefill and one decode run each per round, and each keeps its best: on a
+        // shared machine a slow spell then hits all three alike instead of one model's whole measurement.
+        var models = new[] { baseModel, merged, model };
+        foreach (var m in models) MeasureOnce(m); // warms up the process (JIT, allocator, thread pool) and each model
+        var bestPrefill = new double[3];
+        var bestDecode = new double[3];
+        Array.Fill(bestPrefill, double.MaxValue);
+        Array.Fill(bestDecode, double.MaxValue);
+        for (int r = 0; r < repeats; r++)
+            for (int i = 0; i < models.Length; i++)
+            {
+                var (prefillSeconds, decodeSeconds) = MeasureOnce(models[i]);
+                bestPrefill[i] = Math.Min(bestPrefill[i], prefillSeconds);
+                bestDecode[i] = Math.Min(bestDecode[i], decodeSeconds);
+            }
+        int tokens = Math.Min(512, model.Config.MaxPositionEmbeddings), steps = DecodeSteps(model.Config);
+        var (basePrefill, mergedPrefill, mixerPrefill) = (tokens / bestPrefill[0], tokens / bestPrefill[1], tokens / bestPrefill[2]);
+        var (baseDecode, mergedDecode, mixerDecode) = (steps / bestDecode[0], steps / bestDecode[1], steps / bestDecode[2]);
         // Steady memory: RSS after five more prefill + decode loops compared with after the first (warm) one.
         double rssBefore = ProcessMemory.CurrentRssMb();
-        for (int i = 0; i < 5; i++) Measure(model, 1);
+        for (int i = 0; i < 5; i++) MeasureOnce(model);
         double rssAfter = ProcessMemory.CurrentRssMb();
 
         var result = new Dictionary<string, object>
@@ -88,35 +102,32 @@ internal static class MixerBenchmark
         return 0;
     }
 
-    private static (double Prefill, double Decode) Measure(LlamaForCausalLM model, int repeats)
+    private const int DecodePrompt = 16;
+
+    private static int DecodeSteps(LlamaConfig config) => Math.Min(128, config.MaxPositionEmbeddings - DecodePrompt);
+
+    // Seconds of one 512-token prefill, and of the single-token steps after a short prompt in a fresh cache.
+    private static (double Prefill, double Decode) MeasureOnce(LlamaForCausalLM model)
     {
         var config = model.Config;
-        int tokens = Math.Min(512, config.MaxPositionEmbeddings);
-        double best = double.MaxValue;
-        for (int r = 0; r <= repeats; r++)
+        int tokens = Math.Min(512, config.MaxPositionEmbeddings), steps = DecodeSteps(config);
+        double prefill;
+        using (var scope = NewDisposeScope())
         {
-            using var scope = NewDisposeScope();
             var ids = randint(config.VocabSize, new long[] { 1, tokens });
             var sw = Stopwatch.StartNew();
             model.Forward(ids, lastPositionOnly: true);
-            if (r > 0) best = Math.Min(best, sw.Elapsed.TotalSeconds);
+            prefill = sw.Elapsed.TotalSeconds;
         }
-        // Decode: the best of the same number of runs, each a fresh cache with a short prompt then single-token steps.
-        int prompt = 16, steps = Math.Min(128, config.MaxPositionEmbeddings - prompt);
-        double bestDecode = double.MaxValue;
-        for (int r = 0; r <= repeats; r++)
+        using var cache = model.CreateCache(1, DecodePrompt + steps);
+        using (var scope = NewDisposeScope())
+            model.Forward(randint(config.VocabSize, new long[] { 1, DecodePrompt }), cache: cache, lastPositionOnly: true);
+        var timer = Stopwatch.StartNew();
+        for (int s = 0; s < steps; s++)
         {
-            using var cache = model.CreateCache(1, prompt + steps);
-            using (var scope = NewDisposeScope())
-                model.Forward(randint(config.VocabSize, new long[] { 1, prompt }), cache: cache, lastPositionOnly: true);
-            var timer = Stopwatch.StartNew();
-            for (int s = 0; s < steps; s++)
-            {
-                using var scope = NewDisposeScope();
-                model.Forward(randint(config.VocabSize, new long[] { 1, 1 }), cache: cache, lastPositionOnly: true);
-            }
-            if (r > 0) bestDecode = Math.Min(bestDecode, timer.Elapsed.TotalSeconds);
+            using var scope = NewDisposeScope();
+            model.Forward(randint(config.VocabSize, new long[] { 1, 1 }), cache: cache, lastPositionOnly: true);
         }
-        return (tokens / best, steps / bestDecode);
+        return (prefill, timer.Elapsed.TotalSeconds);
     }
 }

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using LoraMixer.Lora;
 using LoraMixer.Mixing;
 using TorchSharp;
@@ -78,12 +79,21 @@ internal readonly unsafe record struct DecodeLinear(nint Weight, nint Bias, int 
                 used++;
             }
             if (used == 0) continue;
+            // Each output sums its k short products in one vector (ranks are usually multiples of 8): a call of Dot
+            // per output and expert cost more than the arithmetic at these sizes.
             for (int o = 0; o < outDim; o++)
             {
+                var acc = Vector256<float>.Zero;
                 float sum = 0;
                 long row = (long)o * maxRank;
-                for (int j = 0; j < used; j++) sum += DecodeMath.Dot(bRows[j] + row, t + j * maxRank, rs[j]);
-                yb[o] += sum;
+                for (int j = 0; j < used; j++)
+                {
+                    float* br = bRows[j] + row, tj = t + j * maxRank;
+                    int r = rs[j], i = 0;
+                    for (; i <= r - 8; i += 8) acc = DecodeMath.MulAdd(Vector256.Load(br + i), Vector256.Load(tj + i), acc);
+                    for (; i < r; i++) sum += br[i] * tj[i];
+                }
+                yb[o] += Vector256.Sum(acc) + sum;
             }
         }
     }
