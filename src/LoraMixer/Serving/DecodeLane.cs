@@ -12,8 +12,8 @@ namespace LoraMixer.Serving;
 /// the requests that arrive between two steps are prefilled together, in one kernel pass, straight into free slots
 /// (<see cref="PrefillWaiting"/>); any other new request is prefilled alone (as <c>generate</c> does for one
 /// prompt) and its keys and values are copied into a free slot when it joins at the next step. A leaving row frees
-/// its slot, and the other rows are not touched. The cache grows geometrically (rows and positions) when full. When the kernel does not cover a step
-/// (another model family, a router it does not read), the lane moves its rows into one batch cache, right-aligned
+/// its slot, and the other rows are not touched. The cache grows geometrically (rows and positions) when full.
+/// When the kernel does not cover a step (another model family, a router it does not read), the lane moves its rows into one batch cache, right-aligned
 /// to the longest row with the positions before each shorter row masked (left padding), and runs the TorchSharp
 /// path, rebuilding that cache as rows join and leave, until the lane empties. Models without a key/value cache
 /// (Mamba) run each row alone.
@@ -73,7 +73,7 @@ internal sealed class DecodeLane : IDisposable
     /// </summary>
     public bool CanPrefillTogether(ServingRow row) =>
         !_paddedMode && _kernelModel is { UseDecodeKernel: true } && Runner.Batched
-        && row.PromptIds.Count <= LlamaDecodeKernel.MaxPrefillTokens
+        && row.PromptIds.Count is >= 1 and <= LlamaDecodeKernel.MaxPrefillTokens
         && (Runner.Mixer is null || Routing.Mode == LaneRoutingMode.PerRowExpert);
 
     /// <summary>

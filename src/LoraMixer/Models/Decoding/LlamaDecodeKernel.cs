@@ -102,12 +102,11 @@ internal sealed unsafe class LlamaDecodeKernel
         var positions = new int[tokens];
         for (int t = 0; t < tokens; t++) positions[t] = past + t;
         var logits = empty(new long[] { 1, 1, _config.VocabSize });
-        using (var scope = NewDisposeScope())
-            if (!TryPrefillRows(ids, slots, positions, [tokens - 1], cache, new Span<float>((float*)NativeData.Of(logits), _config.VocabSize)))
-            {
-                logits.Dispose();
-                return null;
-            }
+        if (!TryPrefillRows(ids, slots, positions, [tokens - 1], cache, new Span<float>((float*)NativeData.Of(logits), _config.VocabSize)))
+        {
+            logits.Dispose();
+            return null;
+        }
         cache.Advance(tokens);
         return logits;
     }
