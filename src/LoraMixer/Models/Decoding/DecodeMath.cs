@@ -107,7 +107,8 @@ internal static unsafe class DecodeMath
             for (; r <= r1 - 4; r += 4) FourRows(p, x, n, batch, r);
         for (; r < r1; r++)
         {
-            // The row after next, into the cache while this one is multiplied (5–10% at batches 1–8 in bench).
+            // The row after next, into the cache while this one is multiplied (5–10% at batches 1–8 in a
+            // standalone product benchmark).
             if (r + 2 < r1) Prefetch((float*)p.Weight + (long)(r + 2) * n, n);
             OneRow(p, x, n, batch, r);
         }
@@ -122,8 +123,8 @@ internal static unsafe class DecodeMath
     }
 
     // Weight row r with every vector, four vectors per pass: the row is one contiguous stream from memory (four rows
-    // read side by side made the hardware prefetcher fall behind: 14.7 against 16.9 GB/s at batch 1) and stays in
-    // the L1 cache across the passes.
+    // read side by side made the hardware prefetcher fall behind; `bench matvec`) and stays in the L1 cache across
+    // the passes.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void OneRow(in Projection p, float* x, int n, int batch, int r)
     {
