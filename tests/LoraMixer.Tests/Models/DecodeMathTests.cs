@@ -5,7 +5,8 @@ namespace LoraMixer.Tests.Models;
 /// <summary>The decode kernels' matrix × vectors product and parallel loop against plain double-precision sums.</summary>
 public sealed class DecodeMathTests
 {
-    // Sizes with and without a tail after the chunks of 16 and 8 floats; batches across the groups of four vectors.
+    // Sizes with and without a tail after the chunks of 8 floats; batches across the groups of four vectors and the
+    // four-row products (from 12 vectors on).
     [Theory]
     [InlineData(576, 1, 2)]
     [InlineData(576, 9, 2)]

@@ -151,14 +151,7 @@ internal static unsafe class DecodeMath
             Store(p, r, b + 2, Finish(wr, x2, n, i, a2));
             Store(p, r, b + 3, Finish(wr, x3, n, i, a3));
         }
-        for (; b < batch; b++)
-        {
-            float* xb = x + (long)b * n;
-            var a = Vector256<float>.Zero;
-            int i = 0;
-            for (; i <= n - 8; i += 8) a = MulAdd(Vector256.Load(wr + i), Vector256.Load(xb + i), a);
-            Store(p, r, b, Finish(wr, xb, n, i, a));
-        }
+        for (; b < batch; b++) OneVector(p, x, n, b, r);
     }
 
     // Weight rows r..r+3 with every vector, two vectors per pass: for large batches (a short prompt's tokens) each
@@ -209,6 +202,7 @@ internal static unsafe class DecodeMath
         for (int row = r; b < batch && row < r + 4; row++) OneVector(p, x, n, b, row);
     }
 
+    // Weight row r with vector b alone (the vectors left over from the groups above).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void OneVector(in Projection p, float* x, int n, int b, int r)
     {
