@@ -10,6 +10,7 @@ return args.FirstOrDefault() switch
     "make-model" => MakeModel.Run(args[1..]),
     "serve" => ServeBenchmark.Run(args[1..]),
     "matvec" => MatVecBenchmark.Run(args[1..]),
+    "quantize" => QuantizeBenchmark.Run(args[1..]),
     _ => Usage(),
 };
 
@@ -21,6 +22,7 @@ static int Usage()
     Console.Error.WriteLine("       LoraMixer.Bench train-step [--hidden 128] [--layers 4] | mamba-scan [--model DIR] [--tokens 512] [--llama false]");
     Console.Error.WriteLine("       LoraMixer.Bench loglikelihood --model DIR [--questions 32] [--context-words 60] [--batch-size 8]");
     Console.Error.WriteLine("       LoraMixer.Bench matvec [--in 576] [--out 1536] [--batches 1,2,4,8,16,32]");
+    Console.Error.WriteLine("       LoraMixer.Bench quantize --model DIR [--text FILE|demo] [--tokens 4096] [--rounds 3] [--steps 128]");
     Console.Error.WriteLine("       LoraMixer.Bench serve --model DIR [--clients 1,8,32] [--seconds 30] [--max-tokens 64] [--max-batch N] [--adapter DIR] [--transport http|engine]");
     return 2;
 }

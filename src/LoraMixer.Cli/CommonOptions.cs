@@ -19,6 +19,11 @@ internal static class CommonOptions
         DefaultValueFactory = _ => "cpu",
     };
 
+    public static Option<string?> Quantize() => new("--quantize")
+    {
+        Description = "int8: weight-only int8 with one scale per 32 inputs for CPU decoding (reads a quarter of the weight bytes per token; see README, Benchmarks)",
+    };
+
     public static Option<string> Model() => new("--model", "-m")
     {
         Description = "Hugging Face model folder (config.json + *.safetensors + tokenizer files)",

@@ -33,10 +33,11 @@ internal static class ServeCommand
         {
             Description = $"Chat template: {string.Join(", ", ChatTemplate.Names)} (default: recognised from tokenizer_config.json; {ChatTemplate.DefaultName} without one)",
         };
+        var quantize = CommonOptions.Quantize();
         var grace = new Option<double>("--shutdown-grace") { Description = "Seconds running requests get to finish after SIGTERM", DefaultValueFactory = _ => 30 };
         var command = new Command("serve", "Serve the model, adapters and mixers behind an OpenAI-compatible HTTP API")
         {
-            model, modelName, adapters, mixers, host, port, maxBatch, stepInterval, maxQueue, apiKey, chatTemplate, grace, device,
+            model, modelName, adapters, mixers, host, port, maxBatch, stepInterval, maxQueue, apiKey, chatTemplate, grace, device, quantize,
         };
         command.SetAction(result => CommonOptions.Run(result, () =>
         {
@@ -51,6 +52,7 @@ internal static class ServeCommand
                 MaxQueue = result.GetValue(maxQueue),
                 ChatTemplate = result.GetValue(chatTemplate),
                 Device = result.GetValue(device) ?? "cpu",
+                Quantize = result.GetValue(quantize),
             };
             var server = new ServerOptions
             {

@@ -6,6 +6,7 @@ using LoraMixer.Lora;
 using LoraMixer.Mixing;
 using LoraMixer.Models;
 using LoraMixer.Models.Llama;
+using LoraMixer.Quantization;
 using LoraMixer.Runtime;
 using LoraMixer.Tokenization;
 using static TorchSharp.torch;
@@ -181,6 +182,9 @@ public sealed class ServingEngine : IDisposable
             }
             foreach (var runner in runners)
                 if (runner.Model is LlamaForCausalLM llama) llama.UseDecodeKernel = options.UseDecodeKernel;
+            if (options.Quantize == "int8")
+                foreach (var runner in runners)
+                    log?.Invoke($"{runner.Label}: {Int8Quantizer.Quantize(runner.Model)}");
             int context = baseModel.MaxPositionEmbeddings >= (1 << 20) ? DefaultUnboundedContext : baseModel.MaxPositionEmbeddings;
             if (!runners[0].Batched)
                 log?.Invoke($"{baseId} has no key/value cache (a state-space model): requests run side by side, one sequence per forward pass");

@@ -39,12 +39,16 @@ public sealed record ServingOptions
     /// <summary>Device of the weights ("cpu", "cuda", "cuda:N").</summary>
     public string Device { get; init; } = "cpu";
 
+    /// <summary>"int8": every served model's weights quantized for the CPU decode kernels (<see cref="Quantization.Int8Quantizer"/>); null: fp32.</summary>
+    public string? Quantize { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the bad setting.</summary>
     public void Validate()
     {
         if (string.IsNullOrWhiteSpace(ModelDir)) throw new ArgumentException("--model is required");
         if (MaxBatch < 1) throw new ArgumentException($"--max-batch must be ≥ 1, got {MaxBatch}");
         if (MaxQueue < 1) throw new ArgumentException($"--max-queue must be ≥ 1, got {MaxQueue}");
+        Quantization.Int8Quantizer.CheckMode(Quantize);
         if (StepInterval < TimeSpan.Zero || StepInterval > TimeSpan.FromSeconds(10))
             throw new ArgumentException($"--step-interval-ms must be between 0 and 10000, got {StepInterval.TotalMilliseconds}");
         var names = new HashSet<string>(StringComparer.Ordinal);

@@ -1,5 +1,6 @@
 using LoraMixer.IO;
 using LoraMixer.Tests.Models;
+using LoraMixer.Tests.Training;
 
 namespace LoraMixer.Tests.Cli;
 
@@ -27,6 +28,21 @@ public sealed class CliTests
         var outcome = CliRunner.Run("generate", "--model", "/no/such/model", "--prompt", "hi");
         AssertOneLineError(outcome, "/no/such/model");
         Assert.Single(outcome.Stderr.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public void Generate_runs_an_int8_model_and_names_the_choices_for_a_bad_quantize_value()
+    {
+        var fp32 = CliRunner.Run("generate", "--model", TinyDefaultModel.Path_, "--prompt", "ab", "--max-tokens", "6");
+        var int8 = CliRunner.Run("generate", "--model", TinyDefaultModel.Path_, "--prompt", "ab", "--max-tokens", "6", "--quantize", "int8");
+        Assert.True(int8.ExitCode == 0, int8.Stderr);
+        Assert.Contains("int8: ", int8.Stderr);
+        Assert.StartsWith("ab", int8.Stdout);
+        Assert.True(fp32.ExitCode == 0, fp32.Stderr);
+        Assert.DoesNotContain("int8", fp32.Stderr);
+
+        var bad = CliRunner.Run("generate", "--model", TinyDefaultModel.Path_, "--prompt", "ab", "--quantize", "int4");
+        AssertOneLineError(bad, "--quantize: 'int4' is not supported; the one choice is int8");
     }
 
     [Fact]

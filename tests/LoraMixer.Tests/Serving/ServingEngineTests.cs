@@ -32,6 +32,20 @@ public sealed class ServingEngineTests
         }
     }
 
+    [Fact]
+    public async Task An_int8_engine_equals_generate_on_the_int8_model_for_every_prompt()
+    {
+        var options = ServingFixtures.Greedy(24);
+        var expected = ServingFixtures.Prompts.Select(p => ServingFixtures.Generate(ServingFixtures.Llama, p, options, int8: true)).ToArray();
+        var logged = new List<string>();
+        using var engine = ServingEngine.Load(new ServingOptions { ModelDir = ServingFixtures.Llama, MaxBatch = 8, Quantize = "int8" }, logged.Add);
+        Assert.Contains(logged, m => m.Contains("int8: "));
+        string model = engine.Models[0].Id;
+        var results = await RunAll(engine, ServingFixtures.Prompts.Select(p => new GenerationRequest(model, engine.EncodePrompt(p), options)));
+        for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i].Text, results[i].Text);
+        Assert.Throws<ArgumentException>(() => new ServingOptions { ModelDir = ServingFixtures.Llama, Quantize = "fp8" }.Validate());
+    }
+
     // Submits every job greedily, 3 ms apart so that later ones join while earlier ones run; what was served, in order.
     private static async Task<(string Text, GenerationSummary Summary)[]> ServeStaggered(ServingEngine engine, string model, (string Prompt, int Tokens)[] jobs)
     {

@@ -49,7 +49,7 @@ internal static class ServingFixtures
 
     /// <summary>What <c>generate</c> produces for one prompt, optionally with an adapter merged or a mixer attached.</summary>
     public static GenerationResult Generate(string modelDir, string prompt, GenerationOptions options, string? adapter = null, string? mixer = null,
-        Action<LoraMixerModel>? configure = null, IReadOnlyList<int>? promptIds = null, IEnumerable<int>? extraEos = null, bool kernel = true)
+        Action<LoraMixerModel>? configure = null, IReadOnlyList<int>? promptIds = null, IEnumerable<int>? extraEos = null, bool kernel = true, bool int8 = false)
     {
         // On a thread of its own, like the CLI's main thread (decoding on xunit's test thread is several times slower).
         GenerationResult? result = null;
@@ -58,7 +58,7 @@ internal static class ServingFixtures
         {
             try
             {
-                result = GenerateHere(modelDir, prompt, options, adapter, mixer, configure, promptIds, extraEos, kernel);
+                result = GenerateHere(modelDir, prompt, options, adapter, mixer, configure, promptIds, extraEos, kernel, int8);
             }
             catch (Exception e)
             {
@@ -72,7 +72,7 @@ internal static class ServingFixtures
     }
 
     private static GenerationResult GenerateHere(string modelDir, string prompt, GenerationOptions options, string? adapter, string? mixer,
-        Action<LoraMixerModel>? configure, IReadOnlyList<int>? promptIds, IEnumerable<int>? extraEos, bool kernel)
+        Action<LoraMixerModel>? configure, IReadOnlyList<int>? promptIds, IEnumerable<int>? extraEos, bool kernel, bool int8)
     {
         using var model = ModelLoader.LoadCausalLM(modelDir);
         if (model is LlamaForCausalLM llama) llama.UseDecodeKernel = kernel;
@@ -89,6 +89,7 @@ internal static class ServingFixtures
                 attached = MixerCheckpoint.Load(model, mixer);
                 configure?.Invoke(attached);
             }
+            if (int8) LoraMixer.Quantization.Int8Quantizer.Quantize(model);
             var tokenizer = TokenizerLoader.Load(modelDir);
             var generator = new TextGenerator(model, tokenizer, ModelStructure.EosTokenIds(model).Concat(extraEos ?? []));
             return promptIds is null ? generator.Generate([prompt], options)[0] : generator.GenerateFromIds([promptIds], options)[0];

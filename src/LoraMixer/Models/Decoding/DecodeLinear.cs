@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using LoraMixer.Lora;
 using LoraMixer.Mixing;
+using LoraMixer.Quantization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -9,36 +10,38 @@ namespace LoraMixer.Models.Decoding;
 
 /// <summary>
 /// One projection as the decode kernel sees it: a fp32 weight [Out, in] and bias read in place, plus the
-/// low-rank experts added to it (a LoRA adapter, or the stacked experts of a LoRA-Mixer projection).
+/// low-rank experts added to it (a LoRA adapter, or the stacked experts of a LoRA-Mixer projection), and the
+/// weight's int8 copy when the model was quantized.
 /// </summary>
-internal readonly unsafe record struct DecodeLinear(nint Weight, nint Bias, int Out, LowRankExperts? LowRank)
+internal readonly unsafe record struct DecodeLinear(nint Weight, nint Bias, int Out, LowRankExperts? LowRank, Int8View Int8 = default)
 {
     /// <summary>This projection writing into y [batch, stride].</summary>
-    public Projection Into(float* y, long stride) => new(Weight, Bias, Out, (nint)y, stride);
+    public Projection Into(float* y, long stride) => new(Weight, Bias, Out, (nint)y, stride, Int8);
 
     /// <summary>
     /// Reads a plain linear, a LoRA linear or a mixed projection (block-scope routing: every mixed projection
-    /// of a block must follow the same <paramref name="router"/>); false for anything else.
+    /// of a block must follow the same <paramref name="router"/>); false for anything else. With <paramref name="int8"/>,
+    /// a weight that has an int8 copy is read from it.
     /// </summary>
-    public static bool TryCreate(nn.Module<Tensor, Tensor> module, ref RoutingSlot? router, out DecodeLinear linear)
+    public static bool TryCreate(nn.Module<Tensor, Tensor> module, ref RoutingSlot? router, out DecodeLinear linear, Int8Weights? int8 = null)
     {
         linear = default;
         switch (module)
         {
             case TorchSharp.Modules.Linear plain:
-                return TryPlain(plain, null, out linear);
+                return TryPlain(plain, null, int8, out linear);
             case LoraLinear { Merged: true } lora:
-                return TryPlain(lora.base_layer, null, out linear);
+                return TryPlain(lora.base_layer, null, int8, out linear);
             case LoraLinear { training: false } lora:
                 if (!NativeData.TryFloat(lora.lora_A, out nint a) || !NativeData.TryFloat(lora.lora_B, out nint b)) return false;
                 return TryPlain(lora.base_layer, new LowRankExperts(a, b, (int)lora.lora_B.shape[0], lora.Rank,
-                    new[] { lora.Rank }, new[] { (float)lora.Scaling }, Routed: false), out linear);
+                    new[] { lora.Rank }, new[] { (float)lora.Scaling }, Routed: false), int8, out linear);
             case MixerLinear { OwnsSlot: false } mixed when !(mixed.training && mixed.Dropout > 0):
                 if (router is not null && !ReferenceEquals(router, mixed.Slot)) return false;
                 router = mixed.Slot;
                 if (!NativeData.TryFloat(mixed.lora_A, out nint stackedA) || !NativeData.TryFloat(mixed.lora_B, out nint stackedB)) return false;
                 return TryPlain(mixed.base_layer, new LowRankExperts(stackedA, stackedB, (int)mixed.lora_B.shape[1], (int)mixed.lora_A.shape[1],
-                    mixed.Ranks.ToArray(), mixed.Scalings.Select(s => (float)s).ToArray(), Routed: true), out linear);
+                    mixed.Ranks.ToArray(), mixed.Scalings.Select(s => (float)s).ToArray(), Routed: true), int8, out linear);
             default:
                 return false;
         }
@@ -120,14 +123,19 @@ internal readonly unsafe record struct DecodeLinear(nint Weight, nint Bias, int 
         _ => module.training ? Training : Inference,
     };
 
-    private static bool TryPlain(TorchSharp.Modules.Linear plain, LowRankExperts? lowRank, out DecodeLinear linear)
+    private static bool TryPlain(TorchSharp.Modules.Linear plain, LowRankExperts? lowRank, Int8Weights? int8, out DecodeLinear linear)
     {
         linear = default;
         nint bias = 0;
         if (!NativeData.TryFloat(plain.weight, out nint weight) || (plain.bias is not null && !NativeData.TryFloat(plain.bias, out bias))) return false;
-        linear = new DecodeLinear(weight, bias, (int)plain.weight!.shape[0], lowRank);
+        int rows = (int)plain.weight!.shape[0];
+        linear = new DecodeLinear(weight, bias, rows, lowRank, int8?.Find(weight, rows, (int)plain.weight.shape[1])?.View ?? default);
         return true;
     }
+
+    /// <summary>An output head [vocab, hidden] (a Linear's weight or the tied embedding), from its int8 copy when there is one.</summary>
+    public static DecodeLinear Head(nint weight, int vocab, int hidden, Int8Weights? int8) =>
+        new(weight, 0, vocab, null, int8?.Find(weight, vocab, hidden)?.View ?? default);
 }
 
 /// <summary>

@@ -4,6 +4,7 @@ using LoraMixer.Lora;
 using LoraMixer.Mixing;
 using LoraMixer.Models.Llama;
 using LoraMixer.Models.Modules;
+using LoraMixer.Quantization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -29,6 +30,7 @@ internal sealed unsafe class LlamaDecodeKernel
     private object?[]? _signature, _current;
     private LayerWeights[]? _layers;
     private nint _embed, _finalNorm, _head;
+    private DecodeLinear _headLinear;
     private KvCache? _cacheOfPointers;
     private nint[]? _keys, _values;
 
@@ -62,7 +64,7 @@ internal sealed unsafe class LlamaDecodeKernel
 
         if (!Prepare(cache, batch)) return null;
         var layers = _layers!;
-        nint embed = _embed, finalNorm = _finalNorm, head = _head;
+        nint embed = _embed, finalNorm = _finalNorm;
 
         long[] ids;
         using (var scope = NewDisposeScope())
@@ -76,7 +78,7 @@ internal sealed unsafe class LlamaDecodeKernel
         var slots = new int[batch];
         var pasts = new int[batch];
         for (int b = 0; b < batch; b++) (slots[b], pasts[b]) = (b, past);
-        Step(layers, _keys!, _values!, (float*)embed, (float*)finalNorm, (float*)head, ids, mask, length, slots, pasts, cache.Capacity, cache, ws,
+        Step(layers, _keys!, _values!, (float*)embed, (float*)finalNorm, ids, mask, length, slots, pasts, cache.Capacity, cache, ws,
             (float*)NativeData.Of(logits), workers);
         cache.Advance(1);
         return logits;
@@ -139,7 +141,7 @@ internal sealed unsafe class LlamaDecodeKernel
         var ws = WorkspaceFor(rows, Math.Max(longest, cache.Capacity));
         int workers = Math.Max(1, get_num_threads());
         fixed (float* output = logits)
-            Step(_layers!, _keys!, _values!, (float*)_embed, (float*)_finalNorm, (float*)_head, ids, null, 0, slots, positions, cache.Capacity, cache, ws,
+            Step(_layers!, _keys!, _values!, (float*)_embed, (float*)_finalNorm, ids, null, 0, slots, positions, cache.Capacity, cache, ws,
                 output, workers, logitRows);
         return true;
     }
@@ -167,7 +169,7 @@ internal sealed unsafe class LlamaDecodeKernel
         var ws = WorkspaceFor(batch, Math.Max(longest, cache.Capacity));
         int workers = Math.Max(1, get_num_threads());
         fixed (float* output = logits)
-            Step(_layers!, _keys!, _values!, (float*)_embed, (float*)_finalNorm, (float*)_head, ids, null, 0, slots, lengths, cache.Capacity, cache, ws,
+            Step(_layers!, _keys!, _values!, (float*)_embed, (float*)_finalNorm, ids, null, 0, slots, lengths, cache.Capacity, cache, ws,
                 output, workers);
         return true;
     }
@@ -179,7 +181,7 @@ internal sealed unsafe class LlamaDecodeKernel
 
     // Row b: cache sequence slots[b], pasts[b] stored positions before the new one; mask [batch, maskStride] (left padding) or null.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Step(LayerWeights[] layers, nint[] keyMemory, nint[] valueMemory, float* embed, float* finalNorm, float* head, long[] ids, long[]? mask,
+    private void Step(LayerWeights[] layers, nint[] keyMemory, nint[] valueMemory, float* embed, float* finalNorm, long[] ids, long[]? mask,
         int maskStride, int[] slots, int[] pasts, int capacity, KvCache cache, Workspace ws, float* logits, int workers, int[]? logitRows = null)
     {
         var c = _config;
@@ -265,7 +267,7 @@ internal sealed unsafe class LlamaDecodeKernel
         // Logits of every row, or (a prefill) of the rows asked for, normalised into the first rows of xn.
         int count = logitRows?.Length ?? batch;
         for (int j = 0; j < count; j++) DecodeMath.RmsNorm(x + (long)(logitRows?[j] ?? j) * hidden, finalNorm, xn + (long)j * hidden, hidden, eps);
-        one[0] = new Projection((nint)head, 0, c.VocabSize, (nint)logits, c.VocabSize);
+        one[0] = _headLinear.Into(logits, c.VocabSize);
         DecodeMath.MatMul(one, xn, hidden, count, workers);
     }
 
@@ -336,7 +338,7 @@ internal sealed unsafe class LlamaDecodeKernel
         var blocks = _model.model.layers;
         int count = blocks.Count;
         const int perLayer = 23;
-        var current = _current ??= new object?[count * perLayer + 3];
+        var current = _current ??= new object?[count * perLayer + 4];
         for (int i = 0; i < count; i++)
         {
             var layer = blocks[i];
@@ -356,6 +358,7 @@ internal sealed unsafe class LlamaDecodeKernel
         }
         // The embedding module, not its weight: TorchSharp's Embedding.weight wraps the native parameter in a new
         // object on every read (which made every step look like a changed model and re-read all addresses).
+        current[^4] = Int8Quantizer.Of(_model);
         current[^3] = _model.model.embed_tokens;
         current[^2] = _model.lm_head;
         current[^1] = _model.lm_head is TorchSharp.Modules.Linear lm ? lm.weight : null;
@@ -386,6 +389,8 @@ internal sealed unsafe class LlamaDecodeKernel
         if (!TryData(_model.model.EmbeddingWeight, out _embed) || !TryData(_model.model.norm.Weight, out _finalNorm)) return null;
         if (_model.lm_head is null) _head = _embed;
         else if (_model.lm_head is not TorchSharp.Modules.Linear lmHead || lmHead.bias is not null || !TryData(lmHead.weight, out _head)) return null;
+        var int8 = Int8Quantizer.Of(_model);
+        _headLinear = DecodeLinear.Head(_head, _config.VocabSize, _config.HiddenSize, int8);
         for (int i = 0; i < layers.Count; i++)
         {
             var layer = layers[i];
@@ -393,10 +398,10 @@ internal sealed unsafe class LlamaDecodeKernel
             var mlp = layer.mlp;
             if (layer.MlpInputObserver is not null) return null;
             RoutingSlot? router = null;
-            if (!DecodeLinear.TryCreate(attention.q_proj, ref router, out var q) || !DecodeLinear.TryCreate(attention.k_proj, ref router, out var k)
-                || !DecodeLinear.TryCreate(attention.v_proj, ref router, out var v) || !DecodeLinear.TryCreate(attention.o_proj, ref router, out var o)
-                || !DecodeLinear.TryCreate(mlp.gate_proj, ref router, out var gate) || !DecodeLinear.TryCreate(mlp.up_proj, ref router, out var up)
-                || !DecodeLinear.TryCreate(mlp.down_proj, ref router, out var down) || gate.Bias != 0 || up.Bias != 0 || down.Bias != 0
+            if (!DecodeLinear.TryCreate(attention.q_proj, ref router, out var q, int8) || !DecodeLinear.TryCreate(attention.k_proj, ref router, out var k, int8)
+                || !DecodeLinear.TryCreate(attention.v_proj, ref router, out var v, int8) || !DecodeLinear.TryCreate(attention.o_proj, ref router, out var o, int8)
+                || !DecodeLinear.TryCreate(mlp.gate_proj, ref router, out var gate, int8) || !DecodeLinear.TryCreate(mlp.up_proj, ref router, out var up, int8)
+                || !DecodeLinear.TryCreate(mlp.down_proj, ref router, out var down, int8) || gate.Bias != 0 || up.Bias != 0 || down.Bias != 0
                 || !TryData(layer.input_layernorm.Weight, out nint inNorm) || !TryData(layer.post_attention_layernorm.Weight, out nint postNorm))
                 return null;
             // The block's observer must be the router its mixed projections follow (LoRA-Mixer block scope), nothing else.

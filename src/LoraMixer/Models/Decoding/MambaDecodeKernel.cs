@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using LoraMixer.Lora;
 using LoraMixer.Mixing;
+using LoraMixer.Quantization;
 using LoraMixer.Models.Mamba;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -28,6 +29,7 @@ internal sealed unsafe class MambaDecodeKernel
     private object?[]? _signature, _current;
     private LayerWeights[]? _layers;
     private nint _embed, _finalNorm, _head;
+    private DecodeLinear _headLinear;
     private MambaCache? _cacheOfPointers;
     private nint[]? _conv, _ssm;
 
@@ -146,7 +148,7 @@ internal sealed unsafe class MambaDecodeKernel
         }
 
         for (int b = 0; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, (float*)_finalNorm, xn + (long)b * hidden, hidden, eps);
-        one[0] = new Projection(_head, 0, c.VocabSize, (nint)logits, c.VocabSize);
+        one[0] = _headLinear.Into(logits, c.VocabSize);
         DecodeMath.MatMul(one, xn, hidden, batch, workers);
     }
 
@@ -213,7 +215,7 @@ internal sealed unsafe class MambaDecodeKernel
         var blocks = _model.backbone.layers;
         int count = blocks.Count;
         const int perLayer = 16;
-        var current = _current ??= new object?[count * perLayer + 3];
+        var current = _current ??= new object?[count * perLayer + 4];
         for (int i = 0; i < count; i++)
         {
             var block = blocks[i];
@@ -228,6 +230,7 @@ internal sealed unsafe class MambaDecodeKernel
             current[o + 13] = mixer.A_log; current[o + 14] = mixer.D; current[o + 15] = block.norm.Weight;
         }
         // Modules, not their weights: TorchSharp may wrap a native parameter in a new object on every read.
+        current[^4] = Int8Quantizer.Of(_model);
         current[^3] = _model.backbone.embeddings;
         current[^2] = _model.lm_head;
         current[^1] = _model.backbone.norm_f.Weight;
@@ -259,6 +262,8 @@ internal sealed unsafe class MambaDecodeKernel
         if (!NativeData.TryFloat(_model.backbone.EmbeddingWeight, out _embed) || !NativeData.TryFloat(_model.backbone.norm_f.Weight, out _finalNorm)) return null;
         if (_model.lm_head is null) _head = _embed;
         else if (_model.lm_head is not TorchSharp.Modules.Linear lmHead || lmHead.bias is not null || !NativeData.TryFloat(lmHead.weight, out _head)) return null;
+        var int8 = Int8Quantizer.Of(_model);
+        _headLinear = DecodeLinear.Head(_head, c.VocabSize, c.HiddenSize, int8);
         for (int i = 0; i < blocks.Count; i++)
         {
             var block = blocks[i];
@@ -266,8 +271,8 @@ internal sealed unsafe class MambaDecodeKernel
             RoutingSlot? router = null;
             var conv = mixer.conv1d;
             nint convBias = 0;
-            if (!DecodeLinear.TryCreate(mixer.in_proj, ref router, out var inProj) || !DecodeLinear.TryCreate(mixer.x_proj, ref router, out var xProj)
-                || !DecodeLinear.TryCreate(mixer.dt_proj, ref router, out var dtProj) || !DecodeLinear.TryCreate(mixer.out_proj, ref router, out var outProj)
+            if (!DecodeLinear.TryCreate(mixer.in_proj, ref router, out var inProj, int8) || !DecodeLinear.TryCreate(mixer.x_proj, ref router, out var xProj, int8)
+                || !DecodeLinear.TryCreate(mixer.dt_proj, ref router, out var dtProj, int8) || !DecodeLinear.TryCreate(mixer.out_proj, ref router, out var outProj, int8)
                 || inProj.Out != 2 * c.IntermediateSize || xProj.Out != c.TimeStepRank + 2 * c.StateSize || xProj.Bias != 0
                 || dtProj.Out != c.IntermediateSize || outProj.Out != c.HiddenSize
                 || !NativeData.TryFloat(block.norm.Weight, out nint norm) || !NativeData.TryFloat(conv.weight, out nint convWeight)
