@@ -108,16 +108,15 @@ internal static unsafe class DecodeMath
             Int8Rows(p, x, n, batch, r0, r1);
             return;
         }
-        float* w = (float*)p.Weight;
         int r = r0;
         if (batch >= BlockedBatch)
-            for (; r <= r1 - 4; r += 4) FourRows(p, w + (long)r * n, x, n, batch, r);
+            for (; r <= r1 - 4; r += 4) FourRows(p, x, n, batch, r);
         for (; r < r1; r++)
         {
             // The row after next, into the cache while this one is multiplied (5–10% at batches 1–8 in a
             // standalone product benchmark).
-            if (r + 2 < r1) Prefetch(w + (long)(r + 2) * n, n * sizeof(float));
-            OneRow(p, w + (long)r * n, x, n, batch, r);
+            if (r + 2 < r1) Prefetch((float*)p.Weight + (long)(r + 2) * n, n * sizeof(float));
+            OneRow(p, x, n, batch, r);
         }
     }
 
@@ -213,8 +212,9 @@ internal static unsafe class DecodeMath
     // read side by side made the hardware prefetcher fall behind; `bench matvec`) and stays in the L1 cache across
     // the passes.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void OneRow(in Projection p, float* wr, float* x, int n, int batch, int r)
+    private static void OneRow(in Projection p, float* x, int n, int batch, int r)
     {
+        float* wr = (float*)p.Weight + (long)r * n;
         int b = 0;
         for (; b <= batch - 4; b += 4)
         {
@@ -237,15 +237,15 @@ internal static unsafe class DecodeMath
             Store(p, r, b + 2, Finish(wr, x2, n, i, a2));
             Store(p, r, b + 3, Finish(wr, x3, n, i, a3));
         }
-        for (; b < batch; b++) OneVector(p, wr, x, n, b, r);
+        for (; b < batch; b++) OneVector(p, x, n, b, r);
     }
 
     // Weight rows r..r+3 with every vector, two vectors per pass: for large batches (a short prompt's tokens) each
     // load then feeds more multiply-adds.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void FourRows(in Projection p, float* w0, float* x, int n, int batch, int r)
+    private static void FourRows(in Projection p, float* x, int n, int batch, int r)
     {
-        float* w1 = w0 + n, w2 = w1 + n, w3 = w2 + n;
+        float* w0 = (float*)p.Weight + (long)r * n, w1 = w0 + n, w2 = w1 + n, w3 = w2 + n;
         int b = 0;
         for (; b <= batch - 2; b += 2)
         {
@@ -285,14 +285,14 @@ internal static unsafe class DecodeMath
             Store(p, r + 2, b + 1, Finish(w2, xc, n, i, c2));
             Store(p, r + 3, b + 1, Finish(w3, xc, n, i, c3));
         }
-        for (int row = r; b < batch && row < r + 4; row++) OneVector(p, w0 + (long)(row - r) * n, x, n, b, row);
+        for (int row = r; b < batch && row < r + 4; row++) OneVector(p, x, n, b, row);
     }
 
     // Weight row r with vector b alone (the vectors left over from the groups above).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void OneVector(in Projection p, float* wr, float* x, int n, int b, int r)
+    private static void OneVector(in Projection p, float* x, int n, int b, int r)
     {
-        float* xb = x + (long)b * n;
+        float* wr = (float*)p.Weight + (long)r * n, xb = x + (long)b * n;
         var a = Vector256<float>.Zero;
         int i = 0;
         for (; i <= n - 8; i += 8) a = MulAdd(Vector256.Load(wr + i), Vector256.Load(xb + i), a);
