@@ -70,7 +70,11 @@ public sealed class MixerCachedDecodingTests
         // Only real positions matter (padding rows are never read).
         var real = mask.to(ScalarType.Bool).unsqueeze(-1).expand_as(whole);
         double diff = (whole - stepped).abs().masked_select(real).max().item<float>();
-        Assert.True(diff < 1e-4, $"{modelName} {input} {norm} {granularity}: max |cached − recomputed| = {diff}");
+        // Relative to the logits' size: the random experts make logits up to ~10, and fp32 rounding of the scan and the
+        // running mean then differs by a few 1e-4 between CPUs whose libtorch kernels differ (AVX-512 vs AVX2). A wrong
+        // running mean or decision moves the logits by far more.
+        double scale = Math.Max(1.0, whole.abs().masked_select(real).max().item<float>());
+        Assert.True(diff < 1e-4 * scale, $"{modelName} {input} {norm} {granularity}: max |cached − recomputed| = {diff}, max |logit| {scale}");
 
         // Guard: the routing must not be constant, or the test would not see a wrong running mean or decision.
         mixer.SetRecording(true);
