@@ -1,6 +1,7 @@
 using LoraMixer.Lora;
 using LoraMixer.Mixing;
 using LoraMixer.Models.Llama;
+using LoraMixer.Tests.Lora;
 using LoraMixer.Tests.Mixing;
 using static TorchSharp.torch;
 
@@ -122,15 +123,7 @@ public sealed class DecodeKernelTests
         using var model = LlamaLoader.Load(ReferenceFixture.Load("tiny-llama").Dir);
         // The kernel runs once on the plain model first, so it must notice the adapters attached afterwards.
         Decode(model, kernel: true, new long[,] { { 1, 2, 3 } }, null, new[] { new long[] { 4 } });
-        foreach (var target in TargetLinears.Find(model, n => n.EndsWith(".q_proj") || n.EndsWith(".down_proj")))
-        {
-            var lora = new LoraLinear(target.Linear, 3, 2.0);
-            using (var scope = NewDisposeScope())
-            using (no_grad())
-                lora.SetWeights(randn(3, target.Linear.weight!.shape[1]) * 0.2, randn(target.Linear.weight!.shape[0], 3) * 0.2);
-            lora.eval();
-            target.Replace(lora);
-        }
+        RandomLoras.Attach(model, n => n.EndsWith(".q_proj") || n.EndsWith(".down_proj"));
         var steps = Enumerable.Range(0, 8).Select(i => new long[] { 30 + i }).ToArray();
         AssertKernelMatchesReference(model, new long[,] { { 1, 2, 3 } }, null, steps, "unmerged LoRA");
     }

@@ -1,6 +1,7 @@
 using LoraMixer.Lora;
 using LoraMixer.Mixing;
 using LoraMixer.Models.Mamba;
+using LoraMixer.Tests.Lora;
 using LoraMixer.Tests.Mixing;
 using static TorchSharp.torch;
 
@@ -172,15 +173,7 @@ public sealed class MambaKernelTests
         using var model = Load("tiny-falcon-mamba");
         // The kernel runs once on the plain model first, so it must notice the adapters attached afterwards.
         Decode(model, kernel: true, new long[,] { { 1, 2, 3 } }, null, new[] { new long[] { 4 } });
-        foreach (var target in TargetLinears.Find(model, n => n.EndsWith("_proj")))
-        {
-            var lora = new LoraLinear(target.Linear, 3, 2.0);
-            using (var scope = NewDisposeScope())
-            using (no_grad())
-                lora.SetWeights(randn(3, target.Linear.weight!.shape[1]) * 0.2, randn(target.Linear.weight!.shape[0], 3) * 0.2);
-            lora.eval();
-            target.Replace(lora);
-        }
+        RandomLoras.Attach(model, n => n.EndsWith("_proj"));
         var steps = Enumerable.Range(0, 8).Select(i => new long[] { 30 + i }).ToArray();
         var reference = Decode(model, kernel: false, new long[,] { { 1, 2, 3 } }, null, steps);
         var kernel = Decode(model, kernel: true, new long[,] { { 1, 2, 3 } }, null, steps);

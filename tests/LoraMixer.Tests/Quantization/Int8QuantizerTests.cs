@@ -1,9 +1,10 @@
 using LoraMixer.Lora;
-using LoraMixer.Models;
 using LoraMixer.Models.Decoding;
 using LoraMixer.Models.Llama;
 using LoraMixer.Models.Mamba;
+using LoraMixer.Models;
 using LoraMixer.Quantization;
+using LoraMixer.Tests.Lora;
 using LoraMixer.Tests.Models;
 using static TorchSharp.torch;
 
@@ -151,16 +152,7 @@ public sealed class Int8QuantizerTests
         using var model = LlamaLoader.Load(ReferenceFixture.Load("tiny-llama").Dir);
         Int8Quantizer.Quantize(model);
         Logits(model, kernel: true); // the kernel has read the int8 copies once
-        foreach (var target in TargetLinears.Find(model, n => n.EndsWith(".q_proj") || n.EndsWith(".down_proj")))
-        {
-            var lora = new LoraLinear(target.Linear, 3, 2.0);
-            using (var scope = NewDisposeScope())
-            using (no_grad())
-                lora.SetWeights(randn(3, target.Linear.weight!.shape[1]) * 0.2, randn(target.Linear.weight!.shape[0], 3) * 0.2);
-            lora.eval();
-            target.Replace(lora);
-            lora.Merge();
-        }
+        foreach (var lora in RandomLoras.Attach(model, n => n.EndsWith(".q_proj") || n.EndsWith(".down_proj"))) lora.Merge();
         var reference = Logits(model, kernel: false);
         var kernel = Logits(model, kernel: true);
         Assert.True(MaxAbsDiff(reference, kernel) < Tolerance, $"max |diff| = {MaxAbsDiff(reference, kernel)}");
