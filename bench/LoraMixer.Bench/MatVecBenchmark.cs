@@ -62,7 +62,7 @@ internal static unsafe class MatVecBenchmark
             }
             double bandwidth = Roofs.ReadBandwidthGBs(workers);
             result["read_bandwidth_gb_s"] = Math.Round(bandwidth, 1);
-            result["b1_vs_read_bandwidth"] = Math.Round((double)result["b1_gb_s"] / bandwidth, 3);
+            if (result.TryGetValue("b1_gb_s", out var b1)) result["b1_vs_read_bandwidth"] = Math.Round((double)b1 / bandwidth, 3);
             Console.WriteLine(JsonSerializer.Serialize(result));
             return 0;
         }
