@@ -103,7 +103,7 @@ public sealed class MixLoraLinear : nn.Module<Tensor, Tensor>
     // otherwise input rows are the n tokens and the output has one row per slot [n·k, out].
     private Tensor ExpertDeltas(Tensor input, Tensor indices, long n, long outF, bool perToken)
     {
-        long k = indices.shape[1], experts = lora_A.shape[0], rank = lora_A.shape[1];
+        long k = indices.shape[1], experts = Experts, rank = lora_A.shape[1];
         var down = nn.functional.linear(input, lora_A.reshape(experts * rank, input.shape[^1]));            // [rows, E·r]
         var chosen = nn.functional.one_hot(indices, experts).to(input.dtype).unsqueeze(-1);              // [n, k, E, 1]
         var masked = perToken

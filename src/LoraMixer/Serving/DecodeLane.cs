@@ -66,6 +66,9 @@ internal sealed class DecodeLane : IDisposable
 
     public int Count => Rows.Count + Joining.Count + Waiting.Count;
 
+    /// <summary>Every row of the lane: decoding, joining at the next step, or waiting for the shared prefill.</summary>
+    public IEnumerable<ServingRow> AllRows => Rows.Concat(Joining).Concat(Waiting);
+
     /// <summary>
     /// Whether <paramref name="row"/>'s prompt can be prefilled with others in one kernel pass: the lane runs on the
     /// kernel, the prompt is short, and its routing needs no state from the prompt (the plain base, or adapters; a
@@ -439,6 +442,6 @@ internal sealed class DecodeLane : IDisposable
     {
         ReleaseBatch();
         ReleaseSlots();
-        foreach (var row in Rows.Concat(Joining).Concat(Waiting)) row.Dispose();
+        foreach (var row in AllRows) row.Dispose();
     }
 }

@@ -405,7 +405,7 @@ public sealed class ServingEngine : IDisposable
                 Admit(reader);
                 foreach (var (key, lane) in _lanes.ToArray())
                 {
-                    foreach (var row in lane.Rows.Concat(lane.Joining).Concat(lane.Waiting).Where(r => r.Cancelled).ToArray())
+                    foreach (var row in lane.AllRows.Where(r => r.Cancelled).ToArray())
                         End(lane, row, null, cancelled: true);
                     if (lane.Count == 0)
                     {
@@ -421,7 +421,7 @@ public sealed class ServingEngine : IDisposable
                     catch (Exception e) when (e is not OutOfMemoryException)
                     {
                         _log?.Invoke($"decoding failed for {lane.Runner.Label}: {e.Message}");
-                        foreach (var row in lane.Rows.Concat(lane.Joining).Concat(lane.Waiting).ToArray()) End(lane, row, e, cancelled: false);
+                        foreach (var row in lane.AllRows.ToArray()) End(lane, row, e, cancelled: false);
                         lane.Dispose();
                         _lanes.Remove(key);
                         continue;
@@ -494,7 +494,7 @@ public sealed class ServingEngine : IDisposable
     {
         foreach (var (key, lane) in _lanes.ToArray())
         {
-            foreach (var row in lane.Rows.Concat(lane.Joining).Concat(lane.Waiting).ToArray()) End(lane, row, null, cancelled: true);
+            foreach (var row in lane.AllRows.ToArray()) End(lane, row, null, cancelled: true);
             lane.Dispose();
             _lanes.Remove(key);
         }

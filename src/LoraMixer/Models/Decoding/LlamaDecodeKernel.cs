@@ -29,7 +29,7 @@ internal sealed unsafe class LlamaDecodeKernel
     // What the weights were read from (module and parameter identities): while it holds, the pointers hold.
     private object?[]? _signature, _current;
     private LayerWeights[]? _layers;
-    private nint _embed, _finalNorm, _head;
+    private nint _embed, _finalNorm;
     private DecodeLinear _headLinear;
     private KvCache? _cacheOfPointers;
     private nint[]? _keys, _values;
@@ -387,10 +387,11 @@ internal sealed unsafe class LlamaDecodeKernel
         var layers = _model.model.layers;
         var result = new LayerWeights[layers.Count];
         if (!TryData(_model.model.EmbeddingWeight, out _embed) || !TryData(_model.model.norm.Weight, out _finalNorm)) return null;
-        if (_model.lm_head is null) _head = _embed;
-        else if (_model.lm_head is not TorchSharp.Modules.Linear lmHead || lmHead.bias is not null || !TryData(lmHead.weight, out _head)) return null;
+        nint head = _embed;
+        if (_model.lm_head is not null
+            && (_model.lm_head is not TorchSharp.Modules.Linear lmHead || lmHead.bias is not null || !TryData(lmHead.weight, out head))) return null;
         var int8 = Int8Quantizer.Of(_model);
-        _headLinear = DecodeLinear.Head(_head, _config.VocabSize, _config.HiddenSize, int8);
+        _headLinear = DecodeLinear.Head(head, _config.VocabSize, _config.HiddenSize, int8);
         for (int i = 0; i < layers.Count; i++)
         {
             var layer = layers[i];

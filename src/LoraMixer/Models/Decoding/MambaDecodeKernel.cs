@@ -28,7 +28,7 @@ internal sealed unsafe class MambaDecodeKernel
     // What the weights were read from (module and parameter identities): while it holds, the pointers hold.
     private object?[]? _signature, _current;
     private LayerWeights[]? _layers;
-    private nint _embed, _finalNorm, _head;
+    private nint _embed, _finalNorm;
     private DecodeLinear _headLinear;
     private MambaCache? _cacheOfPointers;
     private nint[]? _conv, _ssm;
@@ -260,10 +260,11 @@ internal sealed unsafe class MambaDecodeKernel
         var blocks = _model.backbone.layers;
         var result = new LayerWeights[blocks.Count];
         if (!NativeData.TryFloat(_model.backbone.EmbeddingWeight, out _embed) || !NativeData.TryFloat(_model.backbone.norm_f.Weight, out _finalNorm)) return null;
-        if (_model.lm_head is null) _head = _embed;
-        else if (_model.lm_head is not TorchSharp.Modules.Linear lmHead || lmHead.bias is not null || !NativeData.TryFloat(lmHead.weight, out _head)) return null;
+        nint head = _embed;
+        if (_model.lm_head is not null
+            && (_model.lm_head is not TorchSharp.Modules.Linear lmHead || lmHead.bias is not null || !NativeData.TryFloat(lmHead.weight, out head))) return null;
         var int8 = Int8Quantizer.Of(_model);
-        _headLinear = DecodeLinear.Head(_head, c.VocabSize, c.HiddenSize, int8);
+        _headLinear = DecodeLinear.Head(head, c.VocabSize, c.HiddenSize, int8);
         for (int i = 0; i < blocks.Count; i++)
         {
             var block = blocks[i];
