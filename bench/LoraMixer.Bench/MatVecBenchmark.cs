@@ -9,7 +9,8 @@ namespace LoraMixer.Bench;
 /// <summary>
 /// The decode kernels' product alone: <see cref="DecodeMath.MatMul"/> over ~512 MB of weights (matrices of
 /// [--out, --in], 1536 × 576 by default, one call each as a decoding step makes them) for several batch sizes, as
-/// GB/s of weights read and GFLOP/s, next to the read bandwidth measured in the same run. One JSON line.
+/// GB/s of weights read and GFLOP/s, next to the read bandwidth measured in the same run. One JSON line. On AVX-512 machines the
+/// 256-bit kernel's figures follow with the suffix _avx2, measured in turn with the paired kernel.
 /// </summary>
 internal static unsafe class MatVecBenchmark
 {
@@ -43,23 +44,35 @@ internal static unsafe class MatVecBenchmark
                 ["threads"] = workers,
             };
             Span<Projection> one = stackalloc Projection[1];
+            // On AVX-512 machines the 256-bit kernel takes turns with the paired one (suffix _avx2), for the same batches.
+            bool paired = DecodeMath.UsePairs;
+            var kernels = paired ? new[] { (Pairs: true, Suffix: ""), (Pairs: false, Suffix: "_avx2") } : new[] { (Pairs: false, Suffix: "") };
             foreach (int batch in batches)
             {
-                double best = double.MaxValue;
+                var best = new double[kernels.Length];
+                Array.Fill(best, double.MaxValue);
                 for (int r = 0; r <= repeats; r++) // the first pass warms up
-                {
-                    var sw = Stopwatch.StartNew();
-                    for (int m = 0; m < matrices; m++)
+                    for (int k = 0; k < kernels.Length; k++)
                     {
-                        one[0] = new Projection((nint)(w + m * matrixFloats), 0, outDim, (nint)y, outDim);
-                        DecodeMath.MatMul(one, x, inDim, batch, workers);
+                        DecodeMath.UsePairs = kernels[k].Pairs;
+                        var sw = Stopwatch.StartNew();
+                        for (int m = 0; m < matrices; m++)
+                        {
+                            one[0] = new Projection((nint)(w + m * matrixFloats), 0, outDim, (nint)y, outDim);
+                            DecodeMath.MatMul(one, x, inDim, batch, workers);
+                        }
+                        if (r > 0) best[k] = Math.Min(best[k], sw.Elapsed.TotalSeconds);
                     }
-                    if (r > 0) best = Math.Min(best, sw.Elapsed.TotalSeconds);
+                for (int k = 0; k < kernels.Length; k++)
+                {
+                    if (batch == 1 && k > 0) continue; // one vector never pairs
+                    string suffix = kernels[k].Suffix;
+                    result[$"b{batch}_ms{suffix}"] = Math.Round(best[k] * 1000, 2);
+                    result[$"b{batch}_gb_s{suffix}"] = Math.Round(weightBytes / best[k] / 1e9, 2);
+                    result[$"b{batch}_gflops{suffix}"] = Math.Round(2.0 * matrices * matrixFloats * batch / best[k] / 1e9, 1);
                 }
-                result[$"b{batch}_ms"] = Math.Round(best * 1000, 2);
-                result[$"b{batch}_gb_s"] = Math.Round(weightBytes / best / 1e9, 2);
-                result[$"b{batch}_gflops"] = Math.Round(2.0 * matrices * matrixFloats * batch / best / 1e9, 1);
             }
+            DecodeMath.UsePairs = paired;
             double bandwidth = Roofs.ReadBandwidthGBs(workers);
             result["read_bandwidth_gb_s"] = Math.Round(bandwidth, 1);
             if (result.TryGetValue("b1_gb_s", out var b1)) result["b1_vs_read_bandwidth"] = Math.Round((double)b1 / bandwidth, 3);

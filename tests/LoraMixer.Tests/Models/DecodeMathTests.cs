@@ -1,4 +1,6 @@
 using LoraMixer.Models.Decoding;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace LoraMixer.Tests.Models;
 
@@ -66,11 +68,119 @@ public sealed class DecodeMathTests
             }
             return y.AsSpan(row * outDim, outDim).ToArray();
         }
-        // Both the one-row and the four-row products (from 12 vectors on), odd batches included.
+        // Both the one-row and the four-row products (from 12 vectors on), odd batches included; on AVX-512 machines
+        // every batch from 2 on takes the paired kernel, so this also compares it with the one-vector product.
         var alone = Row(1, 0);
         for (int batch = 2; batch <= 20; batch++) Assert.Equal(alone, Row(batch, 0));
         Assert.Equal(Row(6, 5), Row(13, 5));
         Assert.Equal(Row(19, 18), Row(20, 18));
+    }
+
+    // The paired AVX-512 kernel must give the 256-bit kernel's floats exactly (both are used by the same model: batch 1
+    // never pairs): sizes with and without a tail, a bias, odd batches, row counts off the 4-row tiles and 64-row blocks.
+    [Theory]
+    [InlineData(576, 133, 2, 8)]
+    [InlineData(576, 70, 1, 40)]
+    [InlineData(603, 70, 2, 13)]
+    [InlineData(603, 9, 2, 31)]
+    [InlineData(16, 5, 1, 2)]
+    [InlineData(1536, 67, 2, 3)]
+    [InlineData(1536, 131, 2, 8)]
+    [InlineData(1536, 70, 1, 9)]
+    public unsafe void PairedKernel_EqualsThe256BitKernel_Bitwise(int inDim, int outDim, int workers, int batch)
+    {
+        if (!DecodeMath.UsePairs)
+        {
+            Assert.False(Avx512DQ.IsSupported, "AVX-512 present but the paired kernel is off");
+            return;
+        }
+        var rng = new Random(inDim + outDim + batch);
+        var w = Random(rng, outDim * inDim);
+        var bias = Random(rng, outDim);
+        var x = Random(rng, batch * inDim);
+        float[] Product(bool pairs)
+        {
+            var y = new float[batch * (outDim + 3)];
+            DecodeMath.UsePairs = pairs;
+            try
+            {
+                fixed (float* wp = w, bp = bias, xp = x, yp = y)
+                {
+                    Span<Projection> one = [new((nint)wp, (nint)bp, outDim, (nint)yp, outDim + 3)];
+                    DecodeMath.MatMul(one, xp, inDim, batch, workers);
+                }
+            }
+            finally
+            {
+                DecodeMath.UsePairs = true;
+            }
+            return y;
+        }
+        var paired = Product(true);
+        var plain = Product(false);
+        for (int i = 0; i < paired.Length; i++)
+            Assert.True(BitConverter.SingleToInt32Bits(paired[i]) == BitConverter.SingleToInt32Bits(plain[i]),
+                $"output {i} (vector {i / (outDim + 3)}, row {i % (outDim + 3)}): {paired[i]:R} vs {plain[i]:R}");
+    }
+
+    // The paired kernel's eight-at-once horizontal sums reproduce Vector256.Sum's order, which must be the tree
+    // ((a0+a1)+(a2+a3))+((a4+a5)+(a6+a7)); magnitudes over ten decades make any other order round differently.
+    [Fact]
+    public void Sums_AddInVector256SumsOrder()
+    {
+        if (!Avx.IsSupported) return;
+        var rng = new Random(11);
+        int treeMismatches = 0, otherOrderMismatches = 0;
+        for (int t = 0; t < 20_000; t++)
+        {
+            var v = new Vector256<float>[8];
+            for (int k = 0; k < 8; k++)
+            {
+                var a = new float[8];
+                for (int i = 0; i < 8; i++) a[i] = (float)((rng.NextDouble() - 0.5) * Math.Pow(10, rng.Next(-3, 8)));
+                v[k] = Vector256.Create(a);
+                float sum = Vector256.Sum(v[k]);
+                float tree = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+                float other = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+                if (BitConverter.SingleToInt32Bits(sum) != BitConverter.SingleToInt32Bits(tree)) treeMismatches++;
+                if (BitConverter.SingleToInt32Bits(sum) != BitConverter.SingleToInt32Bits(other)) otherOrderMismatches++;
+            }
+            var sums = DecodeMath.Sums(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+            for (int k = 0; k < 8; k++)
+                Assert.Equal(BitConverter.SingleToInt32Bits(Vector256.Sum(v[k])), BitConverter.SingleToInt32Bits(sums.GetElement(k)));
+        }
+        Assert.Equal(0, treeMismatches);
+        Assert.True(otherOrderMismatches > 1000, $"only {otherOrderMismatches} sums depend on the order: the check cannot tell orders apart");
+    }
+
+    // The MLP's SiLU(gate)·up and the RMS norm, vectorised with scalar tails, against double-precision formulas; a row's
+    // result must not depend on the rows around it (the SiLU's vector chunks start at each row).
+    [Theory]
+    [InlineData(1, 64)]
+    [InlineData(3, 37)]
+    [InlineData(2, 5)]
+    public unsafe void SiluMul_And_RmsNorm_MatchTheFormulas(int rows, int n)
+    {
+        var rng = new Random(rows * 100 + n);
+        var gate = Random(rng, rows * n).Select(v => v * 12).ToArray();
+        var up = Random(rng, rows * n);
+        var expected = gate.Select((g, i) => g / (1 + Math.Exp(-(double)g)) * up[i]).ToArray();
+        var lastRowAlone = gate.AsSpan((rows - 1) * n).ToArray();
+        fixed (float* g = gate, u = up, alone = lastRowAlone)
+        {
+            DecodeMath.SiluMul(g, u, rows, n);
+            DecodeMath.SiluMul(alone, u + (rows - 1) * n, 1, n);
+        }
+        for (int i = 0; i < gate.Length; i++)
+            Assert.True(Math.Abs(gate[i] - expected[i]) <= 2e-6 * Math.Max(1, Math.Abs(expected[i])), $"silu {i}: {gate[i]} vs {expected[i]}");
+        Assert.Equal(lastRowAlone, gate.AsSpan((rows - 1) * n).ToArray());
+
+        var x = Random(rng, n);
+        var w = Random(rng, n);
+        var y = new float[n];
+        fixed (float* xp = x, wp = w, yp = y) DecodeMath.RmsNorm(xp, wp, yp, n, 1e-5f);
+        double scale = 1 / Math.Sqrt(x.Select(v => (double)v * v).Average() + 1e-5);
+        for (int i = 0; i < n; i++) Assert.True(Math.Abs(y[i] - w[i] * x[i] * scale) < 1e-5, $"norm {i}: {y[i]} vs {w[i] * x[i] * scale}");
     }
 
     [Fact]

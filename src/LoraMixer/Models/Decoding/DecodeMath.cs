@@ -9,7 +9,7 @@ namespace LoraMixer.Models.Decoding;
 /// fp32 vector arithmetic of the decode kernel over plain memory: dot products, matrix × few-vectors
 /// products split over the cores (each row of a weight read once for every vector of the batch), RMS norm.
 /// </summary>
-internal static unsafe class DecodeMath
+internal static unsafe partial class DecodeMath
 {
     // The kernels' loops carry [AggressiveOptimization]: under tiered compilation they would first run as
     // unoptimised code (every Vector256 operation a call) until the runtime promotes them, which at hundreds of
@@ -59,7 +59,42 @@ internal static unsafe class DecodeMath
     {
         float meanSquare = Dot(x, x, n) / n;
         float scale = 1f / MathF.Sqrt(meanSquare + eps);
-        for (int i = 0; i < n; i++) y[i] = w[i] * (x[i] * scale);
+        var vs = Vector256.Create(scale);
+        int i = 0;
+        for (; i <= n - 8; i += 8) Vector256.Store(Vector256.Load(w + i) * (Vector256.Load(x + i) * vs), y + i);
+        for (; i < n; i++) y[i] = w[i] * (x[i] * scale);
+    }
+
+    /// <summary>x[i] += y[i] over n floats (the residual connections).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Add(float* x, float* y, long n)
+    {
+        long i = 0;
+        for (; i <= n - 8; i += 8) Vector256.Store(Vector256.Load(x + i) + Vector256.Load(y + i), x + i);
+        for (; i < n; i++) x[i] += y[i];
+    }
+
+    /// <summary>
+    /// gate = SiLU(gate) · up = gate / (1 + exp(−gate)) · up for <paramref name="rows"/> rows of n floats (HF
+    /// <c>LlamaMLP</c>'s <c>act_fn(gate_proj(x)) * up_proj(x)</c>). Each row is taken in chunks of 8 from its start
+    /// (exp of a whole vector, <see cref="Vector256.Exp(Vector256{float})"/>) and its tail one by one, so an
+    /// element's result depends on its column only, not on the batch.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void SiluMul(float* gate, float* up, int rows, int n)
+    {
+        var one = Vector256<float>.One;
+        for (int r = 0; r < rows; r++)
+        {
+            float* g = gate + (long)r * n, u = up + (long)r * n;
+            int i = 0;
+            for (; i <= n - 8; i += 8)
+            {
+                var v = Vector256.Load(g + i);
+                Vector256.Store(v / (one + Vector256.Exp(-v)) * Vector256.Load(u + i), g + i);
+            }
+            for (; i < n; i++) g[i] = g[i] / (1f + MathF.Exp(-g[i])) * u[i];
+        }
     }
 
     /// <summary>
@@ -73,13 +108,14 @@ internal static unsafe class DecodeMath
     {
         long rows = 0;
         foreach (var p in projections) rows += p.Out;
+        float* pairs = batch >= 2 && UsePairs ? Interleave(x, inDim, batch) : null;
         if (workers <= 1 || rows * inDim * batch < ParallelThreshold || rows < 8 * workers)
         {
-            foreach (var p in projections) Rows(p, x, inDim, batch, 0, p.Out);
+            foreach (var p in projections) Rows(p, x, pairs, inDim, batch, 0, p.Out);
             return;
         }
         var job = projections.ToArray();
-        nint xs = (nint)x;
+        nint xs = (nint)x, ps = (nint)pairs;
         DecodeParallel.For(workers, workers, part =>
         {
             // Global row range of this part, aligned to 4 rows; then the pieces of each projection inside it.
@@ -88,7 +124,7 @@ internal static unsafe class DecodeMath
             foreach (var p in job)
             {
                 long lo = Math.Max(start, offset), hi = Math.Min(end, offset + p.Out);
-                if (lo < hi) Rows(p, (float*)xs, inDim, batch, (int)(lo - offset), (int)(hi - offset));
+                if (lo < hi) Rows(p, (float*)xs, (float*)ps, inDim, batch, (int)(lo - offset), (int)(hi - offset));
                 offset += p.Out;
             }
         });
@@ -101,11 +137,16 @@ internal static unsafe class DecodeMath
     // into one accumulator, its horizontal sum, the scalar tail, then the bias; so a row's result does not depend on
     // the batch around it (serving decodes a request in batches of every size and must equal generate).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Rows(in Projection p, float* x, int n, int batch, int r0, int r1)
+    private static void Rows(in Projection p, float* x, float* pairs, int n, int batch, int r0, int r1)
     {
         if (p.Int8.Values != 0)
         {
             Int8Rows(p, x, n, batch, r0, r1);
+            return;
+        }
+        if (pairs != null)
+        {
+            PairedRows(p, x, pairs, n, batch, r0, r1);
             return;
         }
         int r = r0;

@@ -245,7 +245,7 @@ internal sealed unsafe class LlamaDecodeKernel
             one[0] = layer.O.Into(xn, hidden);
             DecodeMath.MatMul(one, attn, qDim, batch, workers);
             ws.AddLowRank(layer.O, attn, qDim, xn, hidden, batch, topK);
-            for (long i = 0; i < (long)batch * hidden; i++) x[i] += xn[i];
+            DecodeMath.Add(x, xn, (long)batch * hidden);
 
             for (int b = 0; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, (float*)layer.PostNorm, xn + (long)b * hidden, hidden, eps);
             gateUp[0] = layer.Gate.Into(gate, inter);
@@ -253,15 +253,11 @@ internal sealed unsafe class LlamaDecodeKernel
             DecodeMath.MatMul(gateUp, xn, hidden, batch, workers);
             ws.AddLowRank(layer.Gate, xn, hidden, gate, inter, batch, topK);
             ws.AddLowRank(layer.Up, xn, hidden, up, inter, batch, topK);
-            for (long i = 0; i < (long)batch * inter; i++)
-            {
-                float g = gate[i];
-                gate[i] = g / (1f + MathF.Exp(-g)) * up[i];
-            }
+            DecodeMath.SiluMul(gate, up, batch, inter);
             one[0] = layer.Down.Into(xn, hidden);
             DecodeMath.MatMul(one, gate, inter, batch, workers);
             ws.AddLowRank(layer.Down, gate, inter, xn, hidden, batch, topK);
-            for (long i = 0; i < (long)batch * hidden; i++) x[i] += xn[i];
+            DecodeMath.Add(x, xn, (long)batch * hidden);
         }
 
         // Logits of every row, or (a prefill) of the rows asked for, normalised into the first rows of xn.

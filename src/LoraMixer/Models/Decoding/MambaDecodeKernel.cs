@@ -144,7 +144,7 @@ internal sealed unsafe class MambaDecodeKernel
             one[0] = layer.OutProj.Into(xn, hidden);
             DecodeMath.MatMul(one, y, inner, batch, workers);
             ws.AddLowRank(layer.OutProj, y, inner, xn, hidden, batch, topK);
-            for (long i = 0; i < (long)batch * hidden; i++) x[i] += xn[i];
+            DecodeMath.Add(x, xn, (long)batch * hidden);
         }
 
         for (int b = 0; b < batch; b++) DecodeMath.RmsNorm(x + (long)b * hidden, (float*)_finalNorm, xn + (long)b * hidden, hidden, eps);
