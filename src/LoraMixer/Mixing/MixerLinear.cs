@@ -126,7 +126,7 @@ public sealed class MixerLinear : nn.Module<Tensor, Tensor>
         var input = training && _dropout > 0 ? nn.functional.dropout(x, _dropout, training: true) : x;
         var delta = decision.Gates is not null
             ? DenseDelta(input, decision.Gates)
-            : SparseDelta(input, decision.TopIndices!, decision.TopWeights!);
+            : SparseDelta(input, decision);
         return (y + delta).MoveToOuterDisposeScope();
     }
 
@@ -142,18 +142,19 @@ public sealed class MixerLinear : nn.Module<Tensor, Tensor>
 
     // Only the chosen experts: for a few tokens (decoding) gather their experts and use batched matmuls;
     // for many tokens (prefill) all experts in two matmuls with the unchosen ones weighted zero.
-    private Tensor SparseDelta(Tensor x, Tensor indices, Tensor weights)
+    private Tensor SparseDelta(Tensor x, RoutingDecision decision)
     {
+        var indices = decision.TopIndices!;
         var shape = x.shape;
         long inF = shape[^1], outF = lora_B.shape[1];
         var flat = x.reshape(-1, inF);
         long n = flat.shape[0], k = indices.shape[1];
         if (indices.shape[0] != n) throw new InvalidOperationException($"{ModuleName}: routing covers {indices.shape[0]} tokens, input has {n}");
-        var w = weights * _scaling.index_select(0, indices.reshape(-1)).view(n, k);
         var outShape = shape.ToArray();
         outShape[^1] = outF;
         if (n * k <= 64)
         {
+            var w = decision.TopWeights! * _scaling.index_select(0, indices.reshape(-1)).view(n, k);
             var chosen = indices.reshape(-1);
             var a = lora_A.index_select(0, chosen);                               // [n·k, R, in]
             var b = lora_B.index_select(0, chosen);                               // [n·k, out, R]
@@ -162,13 +163,14 @@ public sealed class MixerLinear : nn.Module<Tensor, Tensor>
             return per.view(n, k, outF).sum(1).view(outShape);
         }
         // Many tokens (prefill, scoring): every expert's A x in one matmul, weighted by the sparse gates scattered
-        // to [n, E] (zero for experts not chosen), then one matmul with B: no gather, no host synchronisation.
+        // to [n, E] (zero for experts not chosen; scattered once per decision for all the block's projections) times
+        // each expert's scaling, then one matmul with B: no gather, no host synchronisation.
         long e = lora_A.shape[0], r = lora_A.shape[1];
-        var gates = zeros(n, e, dtype: x.dtype, device: x.device).scatter_(1, indices, w);
+        var gates = decision.ScatteredGates(e) * _scaling;                       // [n, E]
         var aCat = lora_A.reshape(e * r, inF);
         var bCat = lora_B.permute(1, 0, 2).reshape(outF, e * r);
-        var perRank = gates.unsqueeze(-1).expand(n, e, r).reshape(n, e * r);
-        var delta = nn.functional.linear(nn.functional.linear(flat, aCat) * perRank, bCat);
+        var weighted = (nn.functional.linear(flat, aCat).view(n, e, r) * gates.unsqueeze(-1)).view(n, e * r);
+        var delta = nn.functional.linear(weighted, bCat);
         return delta.view(outShape);
     }
 }

@@ -31,9 +31,26 @@ public sealed class RoutingDecision : IDisposable
     public static RoutingDecision Sparse(Tensor indices, Tensor weights) =>
         new(null, indices.DetachFromDisposeScope(), weights.DetachFromDisposeScope());
 
+    private Tensor? _scattered;
+
+    /// <summary>
+    /// Sparse routing as dense gates [N, <paramref name="experts"/>]: the top-k weights scattered into zeros. Made once
+    /// per decision and shared by every projection the decision routes (owned by the decision).
+    /// </summary>
+    public Tensor ScatteredGates(long experts)
+    {
+        if (_scattered is { } made && made.shape[1] == experts) return made;
+        if (TopIndices is null || TopWeights is null) throw new InvalidOperationException("dense routing has no top-k weights to scatter");
+        _scattered?.Dispose();
+        var gates = zeros(TopIndices.shape[0], experts, dtype: TopWeights.dtype, device: TopWeights.device).scatter_(1, TopIndices, TopWeights);
+        _scattered = gates.DetachFromDisposeScope();
+        return _scattered;
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {
+        _scattered?.Dispose();
         Gates?.Dispose();
         TopIndices?.Dispose();
         TopWeights?.Dispose();
