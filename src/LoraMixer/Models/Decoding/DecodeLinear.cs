@@ -77,7 +77,10 @@ internal readonly unsafe record struct DecodeLinear(nint Weight, nint Bias, int 
                 float g = (routed ? gates[b * picks + j] : 1f) * scalings[e];
                 float* a = aAll + (long)e * maxRank * inDim;
                 float* tj = t + used * maxRank;
-                for (int i = 0; i < r; i++) tj[i] = DecodeMath.Dot(a + (long)i * inDim, xb, inDim) * g;
+                int i = 0;
+                if (Avx.IsSupported)
+                    for (; i <= r - 8; i += 8) EightDots(a + (long)i * inDim, xb, inDim, g, tj + i);
+                for (; i < r; i++) tj[i] = DecodeMath.Dot(a + (long)i * inDim, xb, inDim) * g;
                 bRows[used] = bAll + (long)e * outDim * maxRank;
                 rs[used] = r;
                 used++;
@@ -133,6 +136,46 @@ internal readonly unsafe record struct DecodeLinear(nint Weight, nint Bias, int 
                 }
                 yb[o] += Vector256.Sum(acc) + sum;
             }
+        }
+    }
+
+    // t[k] = g · (A[k] · x) for eight rows of A (n floats apart): one accumulator per row over x, then one reduction
+    // for all eight (a call of Dot per row cost more than its arithmetic at rank-8 sizes).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void EightDots(float* a, float* x, int n, float g, float* t)
+    {
+        var a0 = Vector256<float>.Zero;
+        var a1 = Vector256<float>.Zero;
+        var a2 = Vector256<float>.Zero;
+        var a3 = Vector256<float>.Zero;
+        var a4 = Vector256<float>.Zero;
+        var a5 = Vector256<float>.Zero;
+        var a6 = Vector256<float>.Zero;
+        var a7 = Vector256<float>.Zero;
+        int i = 0;
+        for (; i <= n - 8; i += 8)
+        {
+            var xv = Vector256.Load(x + i);
+            a0 = DecodeMath.MulAdd(Vector256.Load(a + i), xv, a0);
+            a1 = DecodeMath.MulAdd(Vector256.Load(a + n + i), xv, a1);
+            a2 = DecodeMath.MulAdd(Vector256.Load(a + 2 * n + i), xv, a2);
+            a3 = DecodeMath.MulAdd(Vector256.Load(a + 3 * n + i), xv, a3);
+            a4 = DecodeMath.MulAdd(Vector256.Load(a + 4 * n + i), xv, a4);
+            a5 = DecodeMath.MulAdd(Vector256.Load(a + 5 * n + i), xv, a5);
+            a6 = DecodeMath.MulAdd(Vector256.Load(a + 6 * n + i), xv, a6);
+            a7 = DecodeMath.MulAdd(Vector256.Load(a + 7 * n + i), xv, a7);
+        }
+        var sums = DecodeMath.Sums(a0, a1, a2, a3, a4, a5, a6, a7);
+        if (i == n)
+        {
+            Vector256.Store(sums * g, t);
+            return;
+        }
+        for (int k = 0; k < 8; k++)
+        {
+            float sum = sums.GetElement(k);
+            for (int m = i; m < n; m++) sum += a[(long)k * n + m] * x[m];
+            t[k] = sum * g;
         }
     }
 
