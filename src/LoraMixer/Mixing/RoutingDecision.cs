@@ -8,6 +8,8 @@ namespace LoraMixer.Mixing;
 /// </summary>
 public sealed class RoutingDecision : IDisposable
 {
+    private Tensor? _scattered;
+
     private RoutingDecision(Tensor? gates, Tensor? topIndices, Tensor? topWeights)
     {
         Gates = gates;
@@ -30,8 +32,6 @@ public sealed class RoutingDecision : IDisposable
     /// <summary>Sparse routing; takes ownership of both tensors.</summary>
     public static RoutingDecision Sparse(Tensor indices, Tensor weights) =>
         new(null, indices.DetachFromDisposeScope(), weights.DetachFromDisposeScope());
-
-    private Tensor? _scattered;
 
     /// <summary>
     /// Sparse routing as dense gates [N, <paramref name="experts"/>]: the top-k weights scattered into zeros. Made once

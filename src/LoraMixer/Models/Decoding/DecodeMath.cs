@@ -7,7 +7,8 @@ namespace LoraMixer.Models.Decoding;
 
 /// <summary>
 /// fp32 vector arithmetic of the decode kernel over plain memory: dot products, matrix × few-vectors
-/// products split over the cores (each row of a weight read once for every vector of the batch), RMS norm.
+/// products split over the cores (each row of a weight read once for every vector of the batch; on AVX-512 machines
+/// two vectors per instruction, see DecodeMath.Pairs.cs), RMS norm, SiLU·up and residual adds.
 /// </summary>
 internal static unsafe partial class DecodeMath
 {
