@@ -88,38 +88,14 @@ internal readonly unsafe record struct DecodeLinear(nint Weight, nint Bias, int 
             if (used == 0) continue;
             // Each output sums its k short products in one vector (ranks are usually multiples of 8): a call of Dot
             // per output and expert cost more than the arithmetic at these sizes. With every rank a multiple of 8, eight
-            // outputs at a time share one horizontal reduction (DecodeMath.Sums adds in Vector256.Sum's order).
+            // outputs at a time share one reduction per expert.
             int o = 0;
             if (Avx.IsSupported && AllMultiplesOf8(rs, used))
                 for (; o <= outDim - 8; o += 8)
                 {
-                    var a0 = Vector256<float>.Zero;
-                    var a1 = Vector256<float>.Zero;
-                    var a2 = Vector256<float>.Zero;
-                    var a3 = Vector256<float>.Zero;
-                    var a4 = Vector256<float>.Zero;
-                    var a5 = Vector256<float>.Zero;
-                    var a6 = Vector256<float>.Zero;
-                    var a7 = Vector256<float>.Zero;
                     long row = (long)o * maxRank;
-                    for (int j = 0; j < used; j++)
-                    {
-                        float* br = bRows[j] + row, tj = t + j * maxRank;
-                        for (int i = 0; i < rs[j]; i += 8)
-                        {
-                            var tv = Vector256.Load(tj + i);
-                            a0 = DecodeMath.MulAdd(Vector256.Load(br + i), tv, a0);
-                            a1 = DecodeMath.MulAdd(Vector256.Load(br + maxRank + i), tv, a1);
-                            a2 = DecodeMath.MulAdd(Vector256.Load(br + 2 * maxRank + i), tv, a2);
-                            a3 = DecodeMath.MulAdd(Vector256.Load(br + 3 * maxRank + i), tv, a3);
-                            a4 = DecodeMath.MulAdd(Vector256.Load(br + 4 * maxRank + i), tv, a4);
-                            a5 = DecodeMath.MulAdd(Vector256.Load(br + 5 * maxRank + i), tv, a5);
-                            a6 = DecodeMath.MulAdd(Vector256.Load(br + 6 * maxRank + i), tv, a6);
-                            a7 = DecodeMath.MulAdd(Vector256.Load(br + 7 * maxRank + i), tv, a7);
-                        }
-                    }
-                    // + 0 as the scalar path adds its (empty) tail sum.
-                    var sums = DecodeMath.Sums(a0, a1, a2, a3, a4, a5, a6, a7) + Vector256<float>.Zero;
+                    var sums = Vector256<float>.Zero;
+                    for (int j = 0; j < used; j++) sums += EightRowSums(bRows[j] + row, maxRank, t + j * maxRank, rs[j]);
                     Vector256.Store(Vector256.Load(yb + o) + sums, yb + o);
                 }
             for (; o < outDim; o++)
@@ -139,10 +115,30 @@ internal readonly unsafe record struct DecodeLinear(nint Weight, nint Bias, int 
         }
     }
 
-    // t[k] = g · (A[k] · x) for eight rows of A (n floats apart): one accumulator per row over x, then one reduction
-    // for all eight (a call of Dot per row cost more than its arithmetic at rank-8 sizes).
+    // t[k] = g · (A[k] · x) for eight rows of A (n floats apart): one reduction for all eight rows (a call of Dot per
+    // row cost more than its arithmetic at rank-8 sizes), then each row's scalar tail.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void EightDots(float* a, float* x, int n, float g, float* t)
+    {
+        int vectors = n / 8 * 8;
+        var sums = EightRowSums(a, n, x, vectors);
+        if (vectors == n)
+        {
+            Vector256.Store(sums * g, t);
+            return;
+        }
+        for (int k = 0; k < 8; k++)
+        {
+            float sum = sums.GetElement(k);
+            for (int m = vectors; m < n; m++) sum += a[(long)k * n + m] * x[m];
+            t[k] = sum * g;
+        }
+    }
+
+    // [rows[k] · v over the first `length` floats, k = 0..7] for eight rows `stride` floats apart (length a multiple of
+    // 8): one 8-float accumulator per row, then one reduction for all eight (DecodeMath.Sums).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> EightRowSums(float* rows, long stride, float* v, int length)
     {
         var a0 = Vector256<float>.Zero;
         var a1 = Vector256<float>.Zero;
@@ -152,31 +148,19 @@ internal readonly unsafe record struct DecodeLinear(nint Weight, nint Bias, int 
         var a5 = Vector256<float>.Zero;
         var a6 = Vector256<float>.Zero;
         var a7 = Vector256<float>.Zero;
-        int i = 0;
-        for (; i <= n - 8; i += 8)
+        for (int i = 0; i < length; i += 8)
         {
-            var xv = Vector256.Load(x + i);
-            a0 = DecodeMath.MulAdd(Vector256.Load(a + i), xv, a0);
-            a1 = DecodeMath.MulAdd(Vector256.Load(a + n + i), xv, a1);
-            a2 = DecodeMath.MulAdd(Vector256.Load(a + 2 * n + i), xv, a2);
-            a3 = DecodeMath.MulAdd(Vector256.Load(a + 3 * n + i), xv, a3);
-            a4 = DecodeMath.MulAdd(Vector256.Load(a + 4 * n + i), xv, a4);
-            a5 = DecodeMath.MulAdd(Vector256.Load(a + 5 * n + i), xv, a5);
-            a6 = DecodeMath.MulAdd(Vector256.Load(a + 6 * n + i), xv, a6);
-            a7 = DecodeMath.MulAdd(Vector256.Load(a + 7 * n + i), xv, a7);
+            var vv = Vector256.Load(v + i);
+            a0 = DecodeMath.MulAdd(Vector256.Load(rows + i), vv, a0);
+            a1 = DecodeMath.MulAdd(Vector256.Load(rows + stride + i), vv, a1);
+            a2 = DecodeMath.MulAdd(Vector256.Load(rows + 2 * stride + i), vv, a2);
+            a3 = DecodeMath.MulAdd(Vector256.Load(rows + 3 * stride + i), vv, a3);
+            a4 = DecodeMath.MulAdd(Vector256.Load(rows + 4 * stride + i), vv, a4);
+            a5 = DecodeMath.MulAdd(Vector256.Load(rows + 5 * stride + i), vv, a5);
+            a6 = DecodeMath.MulAdd(Vector256.Load(rows + 6 * stride + i), vv, a6);
+            a7 = DecodeMath.MulAdd(Vector256.Load(rows + 7 * stride + i), vv, a7);
         }
-        var sums = DecodeMath.Sums(a0, a1, a2, a3, a4, a5, a6, a7);
-        if (i == n)
-        {
-            Vector256.Store(sums * g, t);
-            return;
-        }
-        for (int k = 0; k < 8; k++)
-        {
-            float sum = sums.GetElement(k);
-            for (int m = i; m < n; m++) sum += a[(long)k * n + m] * x[m];
-            t[k] = sum * g;
-        }
+        return DecodeMath.Sums(a0, a1, a2, a3, a4, a5, a6, a7);
     }
 
     private static bool AllMultiplesOf8(int* ranks, int count)
