@@ -108,8 +108,14 @@ internal static unsafe partial class DecodeMath
     public static void MatMul(ReadOnlySpan<Projection> projections, float* x, int inDim, int batch, int workers)
     {
         long rows = 0;
-        foreach (var p in projections) rows += p.Out;
-        float* pairs = batch >= 2 && UsePairs ? Interleave(x, inDim, batch) : null;
+        bool fp32 = false;
+        foreach (var p in projections)
+        {
+            rows += p.Out;
+            fp32 |= p.Int8.Values == 0;
+        }
+        // The paired products read x interleaved; int8 weights read it as it is.
+        float* pairs = batch >= 2 && fp32 && UsePairs ? Interleave(x, inDim, batch) : null;
         if (workers <= 1 || rows * inDim * batch < ParallelThreshold || rows < 8 * workers)
         {
             foreach (var p in projections) Rows(p, x, pairs, inDim, batch, 0, p.Out);
