@@ -9,7 +9,8 @@ namespace LoraMixer.Bench;
 /// <summary>
 /// Base-model speed: prefill tokens/s at 128 and 512 tokens, decode tokens/s for 1 and 8 sequences (the decode
 /// kernel, and batch 1 also through the TorchSharp modules), achieved GFLOP/s in prefill, peak RSS and RSS growth
-/// over a long decode loop; with the roofs measured in the same run (read bandwidth, matmul GFLOP/s) and the
+/// over a long decode loop; with the roofs measured in the same run (read bandwidth, matmul GFLOP/s, and libtorch's
+/// GFLOP/s on the model's own projection shapes at 512 tokens) and the
 /// ratios of issue 13: decode vs the memory roof (bandwidth / weight bytes per token), prefill vs the matmul
 /// roof, batch 8 vs batch 1. One JSON line.
 /// </summary>
@@ -93,11 +94,13 @@ internal static class ForwardBenchmark
         double decode1 = BestDecode(1);
         double decode8 = BestDecode(8);
         double decode1Reference = BestDecode(1, kernel: false);
-        int shortTokens = Math.Min(32, config.MaxPositionEmbeddings - 1);
+        int shortTokens = Math.Min(options.Int("short", 32), config.MaxPositionEmbeddings - 1);
         double shortKernel = ShortPrefill(shortTokens, kernel: true), shortReference = ShortPrefill(shortTokens, kernel: false);
         long kernelSteps = model.DecodeKernelSteps;
         double bandwidth = Roofs.ReadBandwidthGBs(get_num_threads());
         double matmulGflops = Roofs.MatmulGflops();
+        int t512 = Math.Min(512, config.MaxPositionEmbeddings);
+        double linearGflops = Roofs.LinearGflops(config, t512);
         long weightBytes = Roofs.DecodeWeightBytes(config);
         double memoryRoof = bandwidth * 1e9 / weightBytes;
 
@@ -107,7 +110,6 @@ internal static class ForwardBenchmark
         for (int i = 0; i < 5; i++) Decode(1, 16, 200);
         double rssAfter = ProcessMemory.CurrentRssMb();
 
-        int t512 = Math.Min(512, config.MaxPositionEmbeddings);
         double flopsPerPrefill = FlopsPerSequence(config, t512);
         double prefillGflops = flopsPerPrefill * prefill512 / t512 / 1e9;
         var result = new Dictionary<string, object>
@@ -126,6 +128,7 @@ internal static class ForwardBenchmark
             ["prefill_512_gflops"] = Math.Round(prefillGflops, 2),
             ["read_bandwidth_gb_s"] = Math.Round(bandwidth, 1),
             ["matmul_gflops"] = Math.Round(matmulGflops, 1),
+            ["linear_512_gflops"] = Math.Round(linearGflops, 1),
             ["decode_weight_mb_per_token"] = Math.Round(weightBytes / 1e6, 1),
             ["memory_roof_tok_s"] = Math.Round(memoryRoof, 1),
             ["decode_b1_vs_memory_roof"] = Math.Round(decode1 / memoryRoof, 3),
@@ -135,6 +138,7 @@ internal static class ForwardBenchmark
             ["short_prefill_kernel_tok_s"] = Math.Round(shortKernel, 1),
             ["short_prefill_torchsharp_tok_s"] = Math.Round(shortReference, 1),
             ["prefill_512_vs_matmul_roof"] = Math.Round(prefillGflops / matmulGflops, 3),
+            ["prefill_512_vs_linear_roof"] = Math.Round(prefillGflops / linearGflops, 3),
             ["peak_rss_mb"] = Math.Round(ProcessMemory.PeakRssMb(), 1),
             ["rss_growth_mb_over_1000_decode_steps"] = Math.Round(rssAfter - rssBefore, 1),
         };
@@ -142,12 +146,16 @@ internal static class ForwardBenchmark
         return 0;
     }
 
-    /// <summary>Multiply-adds ×2 of one forward pass over t tokens: projections, MLP, LM head and attention scores.</summary>
+    /// <summary>
+    /// Multiply-adds ×2 of one prefill of t tokens as the benchmark runs it (logits of the last position only):
+    /// every layer's projections and MLP for each token, the attention scores and their weighted sums over the causal
+    /// half, and the LM head once.
+    /// </summary>
     private static double FlopsPerSequence(LlamaConfig c, int t)
     {
         double q = c.NumAttentionHeads * c.HeadDim, kv = c.NumKeyValueHeads * c.HeadDim;
         double perTokenLayer = c.HiddenSize * (2 * q + 2 * kv) + 3.0 * c.HiddenSize * c.IntermediateSize;
-        double linear = 2 * t * (c.NumHiddenLayers * perTokenLayer + (double)c.HiddenSize * c.VocabSize);
+        double linear = 2 * (t * c.NumHiddenLayers * perTokenLayer + (double)c.HiddenSize * c.VocabSize);
         double attention = 2 * c.NumHiddenLayers * 2.0 * q * t * (t + 1) / 2; // QKᵀ and AV over the causal half
         return linear + attention;
     }

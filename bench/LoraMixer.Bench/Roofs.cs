@@ -9,7 +9,8 @@ namespace LoraMixer.Bench;
 
 /// <summary>
 /// What the machine allows, measured in the same run as the figures they bound: read bandwidth (a streaming
-/// sum over 1 GiB split over the threads) and fp32 matmul GFLOP/s (libtorch, 2048² · 2048²).
+/// sum over 1 GiB split over the threads), fp32 matmul GFLOP/s (libtorch, 2048² · 2048²) and libtorch's GFLOP/s on a
+/// model's own projection shapes.
 /// </summary>
 internal static unsafe class Roofs
 {
@@ -70,6 +71,36 @@ internal static unsafe class Roofs
             best = Math.Min(best, sw.Elapsed.TotalSeconds);
         }
         return 2.0 * n * n * n / best / 1e9;
+    }
+
+    /// <summary>
+    /// Best fp32 GFLOP/s of libtorch on one layer's projections of the model at <paramref name="tokens"/> tokens
+    /// (q, k, v, o, gate, up, down: x [tokens, in] · Wᵀ, each timed apart, the sum of their best times): what the
+    /// matrix products of a prefill reach on these shapes with nothing else in between.
+    /// </summary>
+    public static double LinearGflops(LlamaConfig c, int tokens, int repeats = 5)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        long hidden = c.HiddenSize, q = (long)c.NumAttentionHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim;
+        var shapes = new (long In, long Out)[] { (hidden, q), (hidden, kv), (hidden, kv), (q, hidden), (hidden, c.IntermediateSize), (hidden, c.IntermediateSize), (c.IntermediateSize, hidden) };
+        double seconds = 0, flops = 0;
+        foreach (var (inF, outF) in shapes)
+        {
+            var x = randn(tokens, inF);
+            var w = randn(outF, inF);
+            nn.functional.linear(x, w).Dispose();
+            double best = double.MaxValue;
+            for (int r = 0; r < repeats; r++)
+            {
+                var sw = Stopwatch.StartNew();
+                nn.functional.linear(x, w).Dispose();
+                best = Math.Min(best, sw.Elapsed.TotalSeconds);
+            }
+            seconds += best;
+            flops += 2.0 * tokens * inF * outF;
+        }
+        return flops / seconds / 1e9;
     }
 
     /// <summary>
