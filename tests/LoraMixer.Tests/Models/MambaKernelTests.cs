@@ -112,6 +112,42 @@ public sealed class MambaKernelTests
     }
 
     [Fact]
+    public void Wide_scan_gives_bitwise_the_results_of_the_256_bit_scan()
+    {
+        // d_inner = 128, a multiple of 16, so the AVX-512 blocks take every channel; three passes so the SSM
+        // state is read and written back between them. Without AVX-512 both runs take the 256-bit blocks.
+        using var model = Load("tiny-mamba");
+        Assert.Equal(0, model.Config.IntermediateSize % 16);
+        var random = new Random(11);
+        var ids = Enumerable.Range(0, 45).Select(_ => (long)random.Next(model.Config.VocabSize)).ToArray();
+        List<float[]> Run(bool wide)
+        {
+            bool saved = MambaMixerKernel.UseWide;
+            MambaMixerKernel.UseWide = wide && saved;
+            try
+            {
+                using var noGrad = no_grad();
+                using var cache = (MambaCache)model.CreateCache(2, 45);
+                var rows = new List<float[]>();
+                foreach (var (start, length) in new[] { (0, 20), (20, 5), (25, 20) })
+                {
+                    using var scope = NewDisposeScope();
+                    var chunk = tensor(ids).narrow(0, start, length).unsqueeze(0).repeat(2, 1);
+                    rows.Add(model.Forward(chunk, null, cache).data<float>().ToArray());
+                }
+                for (int layer = 0; layer < model.Config.NumHiddenLayers; layer++)
+                    rows.Add(cache.SsmState(layer).data<float>().ToArray());
+                return rows;
+            }
+            finally { MambaMixerKernel.UseWide = saved; }
+        }
+        var narrow = Run(wide: false);
+        var wideRows = Run(wide: true);
+        Assert.Equal(narrow.Count, wideRows.Count);
+        for (int i = 0; i < narrow.Count; i++) Assert.Equal(narrow[i], wideRows[i]);
+    }
+
+    [Fact]
     public void Prefill_kernel_matches_the_sequential_reference_scan_with_large_decays()
     {
         // Larger Δ·|A| than the fixture's, so the state forgets and refills within the sequence.
