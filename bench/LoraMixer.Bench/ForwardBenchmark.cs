@@ -103,6 +103,7 @@ internal static class ForwardBenchmark
         double linearGflops = Roofs.LinearGflops(config, t512);
         long weightBytes = Roofs.DecodeWeightBytes(config);
         double memoryRoof = bandwidth * 1e9 / weightBytes;
+        var paired = Roofs.PairedRoofRatios(() => Decode(1, 16, 128), weightBytes);
 
         // Steady memory: RSS after a long decode loop compared with after a short one.
         Decode(1, 16, 32);
@@ -132,6 +133,8 @@ internal static class ForwardBenchmark
             ["decode_weight_mb_per_token"] = Math.Round(weightBytes / 1e6, 1),
             ["memory_roof_tok_s"] = Math.Round(memoryRoof, 1),
             ["decode_b1_vs_memory_roof"] = Math.Round(decode1 / memoryRoof, 3),
+            ["decode_b1_vs_memory_roof_paired"] = Math.Round(paired.Median, 3),
+            ["decode_b1_vs_memory_roof_paired_rounds"] = paired.Rounds,
             ["decode_b8_vs_b1"] = Math.Round(decode8 / decode1, 2),
             ["decode_b1_kernel_vs_torchsharp"] = Math.Round(decode1 / decode1Reference, 2),
             ["short_prefill_tokens"] = shortTokens,

@@ -107,6 +107,7 @@ internal static unsafe class MambaScanBenchmark
         double bandwidth = Roofs.ReadBandwidthGBs(get_num_threads());
         long weightBytes = Roofs.DecodeWeightBytes(config);
         double memoryRoof = bandwidth * 1e9 / weightBytes;
+        var paired = Roofs.PairedRoofRatios(() => Decode(1, 64, kernel: true), weightBytes);
 
         double? llamaPrefill = options.String("llama", "true") == "false" ? null : LlamaPrefill(tokens, Best);
 
@@ -139,6 +140,8 @@ internal static unsafe class MambaScanBenchmark
             ["decode_weight_mb_per_token"] = Math.Round(weightBytes / 1e6, 1),
             ["memory_roof_tok_s"] = Math.Round(memoryRoof, 1),
             ["decode_b1_vs_memory_roof"] = Math.Round(decode / memoryRoof, 3),
+            ["decode_b1_vs_memory_roof_paired"] = Math.Round(paired.Median, 3),
+            ["decode_b1_vs_memory_roof_paired_rounds"] = paired.Rounds,
             ["decode_b1_kernel_vs_torchsharp"] = Math.Round(decode / decodeReference, 2),
             ["peak_rss_mb"] = Math.Round(ProcessMemory.PeakRssMb(), 1),
         };

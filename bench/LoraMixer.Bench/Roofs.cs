@@ -9,8 +9,8 @@ namespace LoraMixer.Bench;
 
 /// <summary>
 /// What the machine allows, measured in the same run as the figures they bound: read bandwidth (a streaming
-/// sum over 1 GiB split over the threads), fp32 matmul GFLOP/s (libtorch, 2048² · 2048²) and libtorch's GFLOP/s on a
-/// model's own projection shapes.
+/// sum over 1 GiB split over the threads; also paired with each decode run, <see cref="PairedRoofRatios"/>), fp32
+/// matmul GFLOP/s (libtorch, 2048² · 2048²) and libtorch's GFLOP/s on a model's own projection shapes.
 /// </summary>
 internal static unsafe class Roofs
 {
@@ -52,6 +52,24 @@ internal static unsafe class Roofs
         {
             NativeMemory.AlignedFree(data);
         }
+    }
+
+    /// <summary>
+    /// Decode tokens/s over the memory roof in <paramref name="rounds"/> rounds, each reading the bandwidth (best of 3
+    /// passes) just before one <paramref name="decode"/> run, so that each ratio's two parts share the moment; on a
+    /// shared machine the bandwidth swings by a third between minutes. Returns the rounds' ratios and their median.
+    /// </summary>
+    public static (double Median, double[] Rounds) PairedRoofRatios(Func<double> decode, long weightBytes, int rounds = 5)
+    {
+        var ratios = new double[rounds];
+        for (int r = 0; r < rounds; r++)
+        {
+            double roof = ReadBandwidthGBs(get_num_threads(), repeats: 3) * 1e9 / weightBytes;
+            ratios[r] = Math.Round(decode() / roof, 3);
+        }
+        var sorted = ratios.Order().ToArray();
+        double median = rounds % 2 == 1 ? sorted[rounds / 2] : (sorted[rounds / 2 - 1] + sorted[rounds / 2]) / 2;
+        return (median, ratios);
     }
 
     /// <summary>Best fp32 GFLOP/s of libtorch multiplying two 2048×2048 matrices.</summary>
