@@ -10,9 +10,9 @@ namespace LoraMixer.Bench;
 /// Base-model speed: prefill tokens/s at 128 and 512 tokens, decode tokens/s for 1 and 8 sequences (the decode
 /// kernel, and batch 1 also through the TorchSharp modules), achieved GFLOP/s in prefill, peak RSS and RSS growth
 /// over a long decode loop; with the roofs measured in the same run (read bandwidth, matmul GFLOP/s, and libtorch's
-/// GFLOP/s on the model's own projection shapes at 512 tokens) and the
-/// ratios of issue 13: decode vs the memory roof (bandwidth / weight bytes per token), prefill vs the matmul
-/// roof, batch 8 vs batch 1. One JSON line.
+/// GFLOP/s on the model's own projection shapes at 512 tokens) and the ratios of issue 13: decode vs the memory roof
+/// (bandwidth / weight bytes per token; also paired round by round), prefill vs the matmul roof, batch 8 vs batch 1.
+/// One JSON line.
 /// </summary>
 internal static class ForwardBenchmark
 {
